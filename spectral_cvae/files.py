@@ -1,0 +1,47 @@
+"""Writing files so that a crash never leaves a half-written file under the final name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path`` atomically.
+
+    The caller writes the complete file to the yielded path. If the block raises, the
+    temporary file is removed and ``path`` is untouched; otherwise the file is flushed to
+    disk and renamed over ``path`` (``os.replace`` is atomic on POSIX file systems).
+
+    Parameters
+    ----------
+    path
+        The final file name.
+    suffix
+        Appended to the final name to form the temporary name.
+    """
+    final = Path(path)
+    temporary = final.with_name(f".{final.name}{suffix}")
+    try:
+        yield temporary
+        commit(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def commit(temporary: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Flush ``temporary`` to disk and rename it to ``final`` atomically."""
+    temporary, final = Path(temporary), Path(final)
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    directory = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return final

@@ -1,0 +1,628 @@
+"""The spectral grid: wavelengths, continuum-normalized flux and parameters, in HDF5.
+
+Layout of a grid file (all arrays row-aligned, one row per spectrum)::
+
+    /wavelength   float64 (n_pixels,)              attrs: unit = "Angstrom"
+    /flux         float32 (n_spectra, n_pixels)    chunked by rows, compressed
+    /parameters   float64 (n_spectra, n_parameters) attrs: names, units
+    attrs         format, format_version, parameter_space (JSON), provenance (JSON),
+                  n_committed, n_dropped
+
+A file is built under ``<name>.partial`` by :class:`GridWriter`, which commits each appended
+batch (data first, then the row count), so a build killed half-way keeps every finished
+spectrum and resumes where it stopped. Only a finished build is renamed to ``<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import GridFileError
+from ..files import commit
+from ..parameters import PAPER_SPACE, ParameterSpace
+from .validation import CheckedBatch, OutOfRangePolicy, check_batch
+from .wavelength import check_wavelength
+
+FORMAT = "spectral-cvae grid"
+FORMAT_VERSION = 1
+CHUNK_BYTES = 1 << 20
+READ_CACHE_BYTES = 64 << 20
+
+
+class SpectralGrid:
+    """A grid of continuum-normalized spectra with their stellar parameters.
+
+    Parameters
+    ----------
+    wavelength
+        Wavelengths in Angstrom, strictly increasing, shape ``(n_pixels,)``.
+    flux
+        Continuum-normalized flux, shape ``(n_spectra, n_pixels)``.
+    parameters
+        Stellar parameters: an array ``(n_spectra, n_parameters)`` in the order of
+        ``space.names``, or a mapping / table with one column per name.
+    space
+        The parameter space (names, units, ranges). Defaults to the paper's.
+    provenance
+        Free-form JSON-ready description of where the spectra came from.
+    on_out_of_range
+        ``"error"`` (default) or ``"drop"`` for spectra whose parameters lie outside ``space``.
+    source
+        Where the data came from, used in error messages.
+
+    Notes
+    -----
+    A grid made from arrays lives in memory. :meth:`open` gives a grid backed by an HDF5
+    file, whose flux is read only when asked for (:meth:`read_flux`, :meth:`iter_batches`),
+    so a 10^5 x 19,000 grid (7.6 GB) can be used on a laptop.
+    """
+
+    def __init__(
+        self,
+        wavelength: object,
+        flux: object,
+        parameters: object,
+        space: ParameterSpace = PAPER_SPACE,
+        provenance: Mapping | None = None,
+        on_out_of_range: OutOfRangePolicy = "error",
+        source: str | None = None,
+    ) -> None:
+        self.wavelength = check_wavelength(wavelength, source)
+        checked = check_batch(
+            flux, parameters, space, self.wavelength.size, self.wavelength, on_out_of_range, source
+        )
+        self.flux: np.ndarray | h5py.Dataset = checked.flux
+        self.parameters = checked.parameters
+        self.space = space
+        self.provenance = dict(provenance or {})
+        if len(checked.dropped_rows):
+            self.provenance["n_dropped_out_of_range"] = int(len(checked.dropped_rows))
+        self.path: Path | None = None
+        self._file: h5py.File | None = None
+
+    # -- opening and saving --------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> SpectralGrid:
+        """Open a grid file for reading without loading its flux.
+
+        Raises
+        ------
+        GridFileError
+            If the file is missing, truncated, corrupt, unfinished or not a grid file.
+        """
+        path = Path(path)
+        handle = _open_hdf5(path, "r")
+        try:
+            _check_layout(handle, path)
+            n = int(handle.attrs["n_committed"])
+            grid = cls.__new__(cls)
+            grid.wavelength = handle["wavelength"][:]
+            grid.flux = handle["flux"]
+            grid.parameters = handle["parameters"][:n]
+            grid.space = ParameterSpace.from_json(handle.attrs["parameter_space"])
+            grid.provenance = json.loads(handle.attrs["provenance"])
+            grid.path = path
+            grid._file = handle
+        except (KeyError, ValueError, OSError) as exc:
+            handle.close()
+            if isinstance(exc, GridFileError):
+                raise
+            raise GridFileError(f"{path}: not a readable spectral-cvae grid ({exc})") from exc
+        if grid.flux.shape[0] < n:
+            handle.close()
+            raise GridFileError(
+                f"{path}: claims {n} spectra but stores {grid.flux.shape[0]}: the file is corrupt"
+            )
+        return grid
+
+    def save(
+        self,
+        path: str | os.PathLike,
+        compression: str | None = "gzip",
+        overwrite: bool = False,
+        batch_size: int = 1024,
+    ) -> Path:
+        """Write the grid to an HDF5 file, atomically.
+
+        Parameters
+        ----------
+        path
+            Destination; it appears only once complete.
+        compression
+            ``"gzip"``, ``"lzf"`` or None.
+        overwrite
+            Replace an existing file at ``path``.
+        batch_size
+            Spectra written per step.
+        """
+        writer = GridWriter(
+            path,
+            self.wavelength,
+            self.space,
+            provenance=self.provenance,
+            compression=compression,
+            overwrite=overwrite,
+            resume=False,
+        )
+        with writer:
+            for _, parameters, flux in self.iter_batches(batch_size):
+                writer.append(flux, parameters)
+        return writer.path
+
+    def close(self) -> None:
+        """Close the backing file, if any."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> SpectralGrid:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- description ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.parameters)
+
+    @property
+    def n_spectra(self) -> int:
+        """Number of spectra."""
+        return len(self.parameters)
+
+    @property
+    def n_pixels(self) -> int:
+        """Number of wavelength points per spectrum."""
+        return self.wavelength.size
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names, in column order."""
+        return self.space.names
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Parameter units, in column order."""
+        return self.space.units
+
+    def __repr__(self) -> str:
+        where_ = f", file={str(self.path)!r}" if self.path else ""
+        return (
+            f"SpectralGrid({self.n_spectra} spectra x {self.n_pixels} pixels, "
+            f"{self.wavelength[0]:.2f}-{self.wavelength[-1]:.2f} A{where_})"
+        )
+
+    def info(self) -> dict:
+        """A JSON-ready summary: size, window, step, parameter coverage and provenance."""
+        steps = np.diff(self.wavelength)
+        coverage = {}
+        for k, p in enumerate(self.space.parameters):
+            column = self.parameters[:, k]
+            coverage[p.name] = {
+                "unit": p.unit,
+                "domain": [p.minimum, p.maximum],
+                "grid": [float(column.min()), float(column.max())] if len(column) else None,
+            }
+        return {
+            "file": str(self.path) if self.path else None,
+            "n_spectra": self.n_spectra,
+            "n_pixels": self.n_pixels,
+            "wavelength_range_angstrom": [float(self.wavelength[0]), float(self.wavelength[-1])],
+            "wavelength_step_angstrom": [float(steps.min()), float(steps.max())],
+            "flux_bytes": self.n_spectra * self.n_pixels * 4,
+            "parameters": coverage,
+            "provenance": self.provenance,
+        }
+
+    # -- reading flux --------------------------------------------------------------------
+    def read_flux(self, indices: int | slice | np.ndarray | list | None = None) -> np.ndarray:
+        """Read the flux of some spectra, touching only the rows asked for.
+
+        Parameters
+        ----------
+        indices
+            An index, a slice, or an array of indices in any order (duplicates allowed);
+            None reads all.
+
+        Returns
+        -------
+        numpy.ndarray of float32
+            Shape ``(n_pixels,)`` for a single index, ``(k, n_pixels)`` otherwise.
+        """
+        n = self.n_spectra
+        if indices is None:
+            indices = slice(0, n)
+        if isinstance(indices, slice):
+            start, stop, step = indices.indices(n)
+            if step == 1:
+                return np.asarray(self.flux[start:stop], dtype=np.float32)
+            indices = np.arange(start, stop, step)
+        if np.ndim(indices) == 0:
+            i = int(indices)
+            if not -n <= i < n:
+                raise IndexError(f"spectrum {i} does not exist: the grid has {n} spectra")
+            return np.asarray(self.flux[i % n], dtype=np.float32)
+        wanted = np.asarray(indices, dtype=np.int64)
+        if wanted.size and (wanted.min() < -n or wanted.max() >= n):
+            raise IndexError(f"spectrum indices must lie in [0, {n}), got {wanted.min()}..{wanted.max()}")
+        wanted = wanted % max(n, 1)
+        if isinstance(self.flux, np.ndarray):
+            return self.flux[wanted]
+        unique, inverse = np.unique(wanted, return_inverse=True)
+        return np.asarray(self.flux[unique], dtype=np.float32)[inverse]
+
+    def spectrum(self, index: int) -> np.ndarray:
+        """Flux of one spectrum, shape ``(n_pixels,)``."""
+        return self.read_flux(int(index))
+
+    def iter_batches(
+        self, batch_size: int = 512, indices: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Iterate over the grid (or the given rows) in batches.
+
+        Yields
+        ------
+        tuple
+            ``(indices, parameters, flux)`` with shapes ``(k,)``, ``(k, n_parameters)``,
+            ``(k, n_pixels)``; rows come in the order of ``indices``.
+        """
+        order = np.arange(self.n_spectra) if indices is None else np.asarray(indices)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
+            flux = self.read_flux(slice(rows[0], rows[-1] + 1) if contiguous else rows)
+            yield rows, self.parameters[rows], flux
+
+    def subset(self, indices: np.ndarray | list) -> SpectralGrid:
+        """An in-memory grid holding the given spectra, in the given order."""
+        rows = np.asarray(indices, dtype=np.int64)
+        return _in_memory(
+            self.wavelength, self.read_flux(rows), self.parameters[rows], self.space,
+            {**self.provenance, "subset_of": str(self.path) if self.path else "in-memory grid"},
+        )
+
+    # -- views for people and other packages -----------------------------------------------
+    def parameter_table(self):
+        """The parameters as an astropy ``QTable`` with units."""
+        from astropy import units as u
+        from astropy.table import QTable
+
+        return QTable(
+            {n: self.parameters[:, k] * u.Unit(unit) for k, (n, unit) in enumerate(zip(self.names, self.units))}
+        )
+
+    def describe(self, index: int) -> str:
+        """One line naming spectrum ``index`` by its parameters."""
+        values = self.parameters[index]
+        return ", ".join(
+            f"{p.label} = {v:g} {p.unit}".rstrip() for p, v in zip(self.space.parameters, values)
+        )
+
+    def to_table(self, index: int):
+        """Spectrum ``index`` as an astropy ``QTable`` (wavelength in Angstrom, flux).
+
+        The stellar parameters are in ``table.meta`` with their units.
+        """
+        from astropy import units as u
+        from astropy.table import QTable
+
+        table = QTable(
+            {
+                "wavelength": self.wavelength * u.AA,
+                "flux": self.spectrum(index) * u.dimensionless_unscaled,
+            }
+        )
+        table.meta.update(self._meta(index))
+        return table
+
+    def to_spectrum1d(self, index: int):
+        """Spectrum ``index`` as a ``specutils`` spectrum (``Spectrum1D``; ``Spectrum`` in 2.x)."""
+        import warnings
+
+        from astropy import units as u
+
+        import specutils
+
+        spectrum_class = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return spectrum_class(
+                spectral_axis=self.wavelength * u.AA,
+                flux=self.spectrum(index) * u.dimensionless_unscaled,
+                meta=self._meta(index),
+            )
+
+    def _meta(self, index: int) -> dict:
+        meta = {
+            f"{n} ({unit})" if unit else n: float(v)
+            for n, unit, v in zip(self.names, self.units, self.parameters[index])
+        }
+        meta["spectrum"] = int(index)
+        if self.path:
+            meta["grid"] = str(self.path)
+        return meta
+
+    def plot(self, index: int, ax=None, **kwargs):
+        """Plot spectrum ``index`` with matplotlib and return the Axes.
+
+        Extra keyword arguments go to ``Axes.plot``.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(10, 3.5))
+        ax.plot(self.wavelength, self.spectrum(index), lw=kwargs.pop("lw", 0.7), **kwargs)
+        ax.set_xlabel("wavelength [Angstrom]")
+        ax.set_ylabel("normalized flux")
+        ax.set_title(self.describe(index), fontsize=9)
+        return ax
+
+    # -- splits --------------------------------------------------------------------------
+    def split(self, test: float = 0.1, validation: float = 0.1, seed: int = 0):
+        """Reproducible train / validation / test split of the spectra.
+
+        See :meth:`spectral_cvae.grid.splits.GridSplit.make` for the meaning of the sizes.
+        """
+        from .splits import GridSplit
+
+        return GridSplit.make(self.n_spectra, test=test, validation=validation, seed=seed)
+
+
+def _in_memory(wavelength, flux, parameters, space, provenance) -> SpectralGrid:
+    """Build an in-memory grid from arrays already checked by a grid."""
+    grid = SpectralGrid.__new__(SpectralGrid)
+    grid.wavelength, grid.flux, grid.parameters = wavelength, flux, parameters
+    grid.space, grid.provenance, grid.path, grid._file = space, dict(provenance), None, None
+    return grid
+
+
+class GridWriter:
+    """Append spectra to an HDF5 grid file, resumably and atomically.
+
+    Parameters
+    ----------
+    path
+        Final file name. Work happens in ``<path>.partial``; :meth:`finish` renames it.
+    wavelength
+        Wavelengths in Angstrom shared by all spectra.
+    space
+        Parameter space; appended parameters are checked against it.
+    provenance
+        JSON-ready description of the build (command, seed, code versions...).
+    compression
+        ``"gzip"`` (with byte shuffle), ``"lzf"`` or None.
+    chunk_rows
+        Spectra per HDF5 chunk; default about 1 MB per chunk.
+    on_out_of_range
+        ``"error"`` or ``"drop"`` (dropped spectra are counted in ``n_dropped``).
+    overwrite
+        Allow replacing an existing finished file at ``path`` when finishing.
+    resume
+        If ``<path>.partial`` exists, continue it (its wavelengths and parameter space
+        must match). If false, an existing partial file is discarded.
+
+    Examples
+    --------
+    >>> with GridWriter("grid.h5", wavelength) as writer:      # doctest: +SKIP
+    ...     for flux, parameters in batches:
+    ...         writer.append(flux, parameters)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        wavelength: object,
+        space: ParameterSpace = PAPER_SPACE,
+        provenance: Mapping | None = None,
+        compression: str | None = "gzip",
+        chunk_rows: int | None = None,
+        on_out_of_range: OutOfRangePolicy = "error",
+        overwrite: bool = False,
+        resume: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.partial_path = self.path.with_name(self.path.name + ".partial")
+        self.wavelength = check_wavelength(wavelength, str(self.path))
+        self.space = space
+        self.on_out_of_range = on_out_of_range
+        self.overwrite = overwrite
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} already exists; pass overwrite=True to replace it")
+        if compression not in ("gzip", "lzf", None):
+            raise ValueError(f"compression must be 'gzip', 'lzf' or None, not {compression!r}")
+        if self.partial_path.exists() and resume:
+            self._file = _open_hdf5(self.partial_path, "r+")
+            self._check_resumable()
+        else:
+            self.partial_path.unlink(missing_ok=True)
+            self._file = self._create(provenance or {}, compression, chunk_rows)
+
+    # -- setup ---------------------------------------------------------------------------
+    def _create(self, provenance: Mapping, compression: str | None, chunk_rows: int | None):
+        n_pixels = self.wavelength.size
+        rows = chunk_rows or max(1, CHUNK_BYTES // (4 * n_pixels))
+        handle = h5py.File(self.partial_path, "w")
+        handle.attrs["format"] = FORMAT
+        handle.attrs["format_version"] = FORMAT_VERSION
+        handle.attrs["parameter_space"] = self.space.to_json()
+        handle.attrs["provenance"] = json.dumps(
+            {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance}
+        )
+        handle.attrs["n_committed"] = 0
+        handle.attrs["n_dropped"] = 0
+        wavelength = handle.create_dataset("wavelength", data=self.wavelength)
+        wavelength.attrs["unit"] = "Angstrom"
+        options = {"compression": compression, "shuffle": compression is not None}
+        if compression == "gzip":
+            options["compression_opts"] = 1
+        flux = handle.create_dataset(
+            "flux", shape=(0, n_pixels), maxshape=(None, n_pixels), dtype="float32",
+            chunks=(rows, n_pixels), **options,
+        )
+        flux.attrs["normalization"] = "continuum"
+        parameters = handle.create_dataset(
+            "parameters", shape=(0, len(self.space)), maxshape=(None, len(self.space)),
+            dtype="float64", chunks=(max(rows, 1024), len(self.space)),
+        )
+        parameters.attrs["names"] = list(self.space.names)
+        parameters.attrs["units"] = list(self.space.units)
+        handle.flush()
+        return handle
+
+    def _check_resumable(self) -> None:
+        handle, path = self._file, self.partial_path
+        try:
+            _check_layout(handle, path)
+            stored_space = ParameterSpace.from_json(handle.attrs["parameter_space"])
+            same_wavelength = np.array_equal(handle["wavelength"][:], self.wavelength)
+        except Exception:
+            handle.close()
+            raise
+        if not same_wavelength or stored_space != self.space:
+            handle.close()
+            what = "wavelength grid" if not same_wavelength else "parameter space"
+            raise GridFileError(
+                f"{path}: an unfinished build with a different {what}; delete it or "
+                f"write to another file"
+            )
+        n = self.n_spectra
+        for name in ("flux", "parameters"):
+            if handle[name].shape[0] != n:
+                handle[name].resize(n, axis=0)
+
+    # -- writing -------------------------------------------------------------------------
+    @property
+    def n_spectra(self) -> int:
+        """Spectra committed so far (including those from a resumed build)."""
+        return int(self._file.attrs["n_committed"])
+
+    @property
+    def n_dropped(self) -> int:
+        """Spectra dropped so far for lying outside the parameter space."""
+        return int(self._file.attrs["n_dropped"])
+
+    @property
+    def parameters(self) -> np.ndarray:
+        """Parameters of the committed spectra, shape ``(n_spectra, n_parameters)``."""
+        return self._file["parameters"][: self.n_spectra]
+
+    def append(self, flux: object, parameters: object, source: str | None = None) -> CheckedBatch:
+        """Check and commit a batch of spectra.
+
+        The whole batch is checked before anything is written, so a bad spectrum never
+        leaves a partial batch behind and never harms what is already stored.
+
+        Parameters
+        ----------
+        flux
+            Shape ``(n, n_pixels)`` or ``(n_pixels,)``, continuum-normalized.
+        parameters
+            ``(n, n_parameters)`` array or a mapping / table of named columns.
+        source
+            Where the batch came from, for error messages.
+
+        Returns
+        -------
+        CheckedBatch
+            What was written, and which rows were dropped.
+        """
+        if self._file is None:
+            raise GridFileError(f"{self.path}: the writer is closed")
+        start = self.n_spectra
+        checked = check_batch(
+            flux, parameters, self.space, self.wavelength.size, self.wavelength,
+            self.on_out_of_range, source or str(self.path), first_row=0 if source else start,
+        )
+        k = len(checked.flux)
+        handle = self._file
+        if k:
+            for name, data in (("flux", checked.flux), ("parameters", checked.parameters)):
+                handle[name].resize(start + k, axis=0)
+                handle[name][start:] = data
+            handle.flush()
+        handle.attrs["n_committed"] = start + k
+        handle.attrs["n_dropped"] = self.n_dropped + len(checked.dropped_rows)
+        handle.flush()
+        return checked
+
+    def close(self) -> None:
+        """Flush and close without finishing: the ``.partial`` file can be resumed later."""
+        if self._file is not None:
+            self._file.flush()
+            self._file.close()
+            self._file = None
+
+    def finish(self) -> Path:
+        """Close the file and move it to its final name atomically.
+
+        Returns
+        -------
+        pathlib.Path
+            The final path.
+        """
+        if self._file is None:
+            raise GridFileError(f"{self.path}: the writer is closed")
+        provenance = json.loads(self._file.attrs["provenance"])
+        provenance["n_dropped_out_of_range"] = self.n_dropped
+        self._file.attrs["provenance"] = json.dumps(provenance)
+        self.close()
+        if self.path.exists() and not self.overwrite:
+            raise FileExistsError(f"{self.path} appeared while writing; kept {self.partial_path}")
+        return commit(self.partial_path, self.path)
+
+    def __enter__(self) -> GridWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close()
+
+
+def _open_hdf5(path: Path, mode: str) -> h5py.File:
+    if not path.exists():
+        hint = ""
+        partial = path.with_name(path.name + ".partial")
+        if mode == "r" and partial.exists():
+            hint = f" (an unfinished build is in {partial.name}; resume it to finish the file)"
+        raise GridFileError(f"{path}: no such grid file{hint}")
+    try:
+        return h5py.File(path, mode, rdcc_nbytes=READ_CACHE_BYTES)
+    except OSError as exc:
+        raise GridFileError(
+            f"{path}: cannot be read as HDF5, the file is truncated or corrupt ({exc})"
+        ) from exc
+
+
+def _check_layout(handle: h5py.File, path: Path) -> None:
+    if handle.attrs.get("format") != FORMAT:
+        raise GridFileError(
+            f"{path}: not a spectral-cvae grid file (format attribute "
+            f"{handle.attrs.get('format')!r}); to import other layouts use the readers in "
+            f"spectral_cvae.grid.readers or `spectral-cvae grid convert`"
+        )
+    version = int(handle.attrs.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise GridFileError(
+            f"{path}: grid format version {version} is newer than this spectral-cvae "
+            f"understands ({FORMAT_VERSION}); upgrade spectral-cvae"
+        )
+    for name in ("wavelength", "flux", "parameters"):
+        if name not in handle:
+            raise GridFileError(f"{path}: dataset '{name}' is missing")
+    n_pixels = handle["wavelength"].shape[0]
+    if handle["flux"].ndim != 2 or handle["flux"].shape[1] != n_pixels:
+        raise GridFileError(
+            f"{path}: flux of shape {handle['flux'].shape} does not match {n_pixels} wavelengths"
+        )
+    if handle["parameters"].shape[0] < int(handle.attrs.get("n_committed", 0)):
+        raise GridFileError(f"{path}: parameters are shorter than the committed spectra")
+

@@ -1,0 +1,124 @@
+"""Checks applied to every spectrum before it enters a grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..errors import GridInputError, where
+from ..parameters import ParameterSpace
+
+OutOfRangePolicy = Literal["error", "drop"]
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """Spectra that passed the checks, with what was dropped.
+
+    Attributes
+    ----------
+    flux
+        Continuum-normalized flux, float32, shape ``(n_kept, n_pixels)``.
+    parameters
+        Physical parameters, float64, shape ``(n_kept, n_parameters)``.
+    dropped_rows
+        Row indices (within the batch) dropped for lying outside the parameter space.
+    """
+
+    flux: np.ndarray
+    parameters: np.ndarray
+    dropped_rows: np.ndarray
+
+
+def check_flux(
+    flux: object,
+    n_pixels: int,
+    wavelength: np.ndarray | None = None,
+    source: str | None = None,
+    first_row: int = 0,
+) -> np.ndarray:
+    """Return flux as a float32 array of shape ``(n, n_pixels)`` after checking its values.
+
+    Parameters
+    ----------
+    flux
+        One spectrum ``(n_pixels,)`` or a batch ``(n, n_pixels)``, continuum-normalized.
+    n_pixels
+        Length of the grid's wavelength axis.
+    wavelength
+        The grid's wavelengths (Angstrom), used only to say where a bad value sits.
+    source, first_row
+        Where the batch came from and the index of its first spectrum there.
+
+    Raises
+    ------
+    GridInputError
+        If the shape does not match the wavelength grid, or any value is NaN, infinite or
+        negative (the message names the spectrum, pixel and wavelength).
+    """
+    array = np.asarray(flux)
+    if array.ndim == 1:
+        array = array[np.newaxis, :]
+    if array.ndim != 2 or array.shape[1] != n_pixels:
+        raise GridInputError(
+            f"{where(source)}flux of shape {np.shape(flux)} does not match the wavelength grid "
+            f"of {n_pixels} points"
+        )
+    array = array.astype(np.float32, copy=False)
+    for problem, bad in (("not finite", ~np.isfinite(array)), ("negative", array < 0)):
+        if bad.any():
+            row, pixel = np.argwhere(bad)[0]
+            at = f" at {wavelength[pixel]:.3f} A" if wavelength is not None else ""
+            count = int(bad[row].sum())
+            raise GridInputError(
+                f"{where(source, first_row + int(row))}flux is {problem} in {count} pixel(s), "
+                f"first pixel {pixel}{at} (value {array[row, pixel]})"
+            )
+    return array
+
+
+def check_batch(
+    flux: object,
+    parameters: object,
+    space: ParameterSpace,
+    n_pixels: int,
+    wavelength: np.ndarray | None = None,
+    on_out_of_range: OutOfRangePolicy = "error",
+    source: str | None = None,
+    first_row: int = 0,
+) -> CheckedBatch:
+    """Check a batch of spectra and their parameters together.
+
+    Parameters
+    ----------
+    flux
+        Shape ``(n, n_pixels)`` or ``(n_pixels,)``.
+    parameters
+        Anything :meth:`ParameterSpace.as_array` accepts, with n rows.
+    space
+        The parameter space the spectra must lie in.
+    n_pixels, wavelength, source, first_row
+        As for :func:`check_flux`.
+    on_out_of_range
+        ``"error"`` raises :class:`~spectral_cvae.errors.OutOfDomainError` at the first
+        point outside ``space``; ``"drop"`` removes such spectra and reports their rows.
+
+    Returns
+    -------
+    CheckedBatch
+    """
+    if on_out_of_range not in ("error", "drop"):
+        raise ValueError(f"on_out_of_range must be 'error' or 'drop', not {on_out_of_range!r}")
+    values = space.as_array(parameters, source=source)
+    spectra = check_flux(flux, n_pixels, wavelength, source, first_row)
+    if len(values) != len(spectra):
+        raise GridInputError(
+            f"{where(source)}{len(spectra)} spectra but {len(values)} parameter rows"
+        )
+    if on_out_of_range == "error":
+        space.check(values, source=source, first_row=first_row)
+        return CheckedBatch(spectra, values, np.empty(0, dtype=int))
+    inside = space.contains(values)
+    return CheckedBatch(spectra[inside], values[inside], np.flatnonzero(~inside))

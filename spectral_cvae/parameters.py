@@ -1,0 +1,301 @@
+"""The six stellar parameters that condition the generator, their units and ranges.
+
+The order is the paper's (Gebran & Bentley 2025, section 2): effective temperature, surface
+gravity, projected rotational velocity, metallicity, microturbulence and resolving power.
+A :class:`ParameterSpace` normalizes them to [0, 1] (min-max, as the paper does) and tells
+whether a point lies inside the training domain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .errors import GridInputError, OutOfDomainError, where
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One stellar parameter with its unit and the range of the training domain.
+
+    Attributes
+    ----------
+    name
+        Short name used in code and files (``"teff"``, ``"logg"``, ...).
+    unit
+        Unit as an astropy-readable string (``"K"``, ``"dex"``, ``"km / s"``, ``""``).
+    minimum, maximum
+        Inclusive range of the domain, in ``unit``.
+    label
+        Name a spectroscopist reads on a plot axis.
+    """
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    label: str
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.minimum) and np.isfinite(self.maximum)):
+            raise GridInputError(f"parameter {self.name!r}: range must be finite")
+        if not self.maximum > self.minimum:
+            raise GridInputError(
+                f"parameter {self.name!r}: maximum {self.maximum} must exceed "
+                f"minimum {self.minimum}"
+            )
+
+    @property
+    def span(self) -> float:
+        """Width of the range, in ``unit``."""
+        return self.maximum - self.minimum
+
+
+PAPER_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("teff", "K", 4000.0, 11000.0, "Teff"),
+    Parameter("logg", "dex", 2.0, 5.0, "log g"),
+    Parameter("vsini", "km / s", 0.0, 300.0, "v sin i"),
+    Parameter("mh", "dex", -1.5, 1.5, "[M/H]"),
+    Parameter("vmic", "km / s", 0.0, 4.0, "microturbulence"),
+    Parameter("resolution", "", 1000.0, 115000.0, "R"),
+)
+"""The paper's parameters and ranges (MISSION table; Gebran & Bentley 2025, section 2)."""
+
+
+class ParameterSpace:
+    """An ordered set of stellar parameters: the conditioning space of a grid or model.
+
+    Parameters
+    ----------
+    parameters
+        The parameters in the order used by every array of shape ``(n, n_parameters)``.
+        Defaults to the paper's six.
+
+    Examples
+    --------
+    >>> space = ParameterSpace()
+    >>> space.normalize([[7500.0, 3.5, 150.0, 0.0, 2.0, 58000.0]]).round(2)
+    array([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
+    """
+
+    def __init__(self, parameters: Sequence[Parameter] = PAPER_PARAMETERS) -> None:
+        self.parameters: tuple[Parameter, ...] = tuple(parameters)
+        names = [p.name for p in self.parameters]
+        if len(set(names)) != len(names):
+            raise GridInputError(f"parameter names must be unique, got {names}")
+        if not names:
+            raise GridInputError("a parameter space needs at least one parameter")
+
+    # -- description ---------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Parameter names, in order."""
+        return tuple(p.name for p in self.parameters)
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        """Parameter units, in order."""
+        return tuple(p.unit for p in self.parameters)
+
+    @property
+    def minimum(self) -> np.ndarray:
+        """Lower bounds, shape ``(n_parameters,)``."""
+        return np.array([p.minimum for p in self.parameters])
+
+    @property
+    def maximum(self) -> np.ndarray:
+        """Upper bounds, shape ``(n_parameters,)``."""
+        return np.array([p.maximum for p in self.parameters])
+
+    def __len__(self) -> int:
+        return len(self.parameters)
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(f"no parameter {name!r}; this space has {', '.join(self.names)}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParameterSpace) and self.parameters == other.parameters
+
+    def __hash__(self) -> int:
+        return hash(self.parameters)
+
+    def __repr__(self) -> str:
+        body = ", ".join(
+            f"{p.name} [{p.minimum:g}, {p.maximum:g}] {p.unit}".rstrip() for p in self.parameters
+        )
+        return f"ParameterSpace({body})"
+
+    def with_ranges(self, **ranges: tuple[float, float]) -> ParameterSpace:
+        """Return a copy with some ranges replaced, e.g. ``with_ranges(teff=(3500, 7000))``."""
+        unknown = set(ranges) - set(self.names)
+        if unknown:
+            raise KeyError(f"no parameter(s) {sorted(unknown)}; this space has {self.names}")
+        return ParameterSpace(
+            [
+                replace(p, minimum=float(ranges[p.name][0]), maximum=float(ranges[p.name][1]))
+                if p.name in ranges
+                else p
+                for p in self.parameters
+            ]
+        )
+
+    # -- arrays --------------------------------------------------------------------------
+    def as_array(self, values: object, source: str | None = None) -> np.ndarray:
+        """Arrange parameter values as a float64 array of shape ``(n, n_parameters)``.
+
+        Parameters
+        ----------
+        values
+            An array-like of shape ``(n_parameters,)`` or ``(n, n_parameters)`` in this
+            space's order, or a mapping / structured array / astropy Table with one entry
+            per parameter name (scalars or arrays of length n). Extra names are ignored.
+        source
+            Where the values came from, for error messages.
+
+        Raises
+        ------
+        GridInputError
+            If a parameter is missing, the shape is wrong or a value is not finite.
+        """
+        if isinstance(values, Mapping) or _has_names(values):
+            keys = _keys(values)
+            missing = [n for n in self.names if n not in keys]
+            if missing:
+                raise GridInputError(
+                    f"{where(source)}missing parameter(s) {', '.join(missing)} "
+                    f"(found: {', '.join(map(str, keys)) or 'none'})"
+                )
+            columns = [np.atleast_1d(np.asarray(values[n], dtype=float)) for n in self.names]
+            try:
+                array = np.stack(np.broadcast_arrays(*columns), axis=-1)
+            except ValueError as exc:
+                raise GridInputError(f"{where(source)}parameter columns differ in length") from exc
+        else:
+            array = np.asarray(values, dtype=float)
+            if array.ndim == 1:
+                array = array[np.newaxis, :]
+            if array.ndim != 2 or array.shape[1] != len(self):
+                raise GridInputError(
+                    f"{where(source)}expected parameters of shape (n, {len(self)}) in the order "
+                    f"{', '.join(self.names)}; got shape {np.shape(values)}"
+                )
+        bad = ~np.isfinite(array)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise GridInputError(
+                f"{where(source, int(row))}parameter {self.names[col]!r} is {array[row, col]}"
+            )
+        return array
+
+    def normalize(self, values: object) -> np.ndarray:
+        """Map physical values to [0, 1] over each parameter's range (min-max scaling)."""
+        array = self.as_array(values)
+        return (array - self.minimum) / (self.maximum - self.minimum)
+
+    def denormalize(self, normalized: object) -> np.ndarray:
+        """Inverse of :meth:`normalize`: values in [0, 1] back to physical units."""
+        array = np.asarray(normalized, dtype=float)
+        if array.ndim == 1:
+            array = array[np.newaxis, :]
+        if array.shape[-1] != len(self):
+            raise GridInputError(
+                f"expected normalized parameters with {len(self)} columns, got shape {array.shape}"
+            )
+        return array * (self.maximum - self.minimum) + self.minimum
+
+    def contains(self, values: object) -> np.ndarray:
+        """Tell which points lie inside the domain (bounds inclusive).
+
+        Returns
+        -------
+        numpy.ndarray of bool, shape ``(n,)``
+        """
+        array = self.as_array(values)
+        return np.all((array >= self.minimum) & (array <= self.maximum), axis=1)
+
+    def check(self, values: object, source: str | None = None, first_row: int = 0) -> np.ndarray:
+        """Return the values as an array, raising if any point lies outside the domain.
+
+        Parameters
+        ----------
+        values
+            As for :meth:`as_array`.
+        source
+            Where the values came from, for the error message.
+        first_row
+            Index of the first point within ``source``, so messages give true row numbers.
+
+        Raises
+        ------
+        OutOfDomainError
+            Naming the first offending row, parameter, value and allowed range.
+        """
+        array = self.as_array(values, source=source)
+        low, high = array < self.minimum, array > self.maximum
+        outside = low | high
+        if outside.any():
+            row, col = np.argwhere(outside)[0]
+            p = self.parameters[col]
+            n_bad = int(outside.any(axis=1).sum())
+            raise OutOfDomainError(
+                f"{where(source, first_row + int(row))}{p.name} = {array[row, col]:g} {p.unit} "
+                f"is outside [{p.minimum:g}, {p.maximum:g}]".rstrip()
+                + f" ({n_bad} of {len(array)} spectra are outside the domain)"
+            )
+        return array
+
+    # -- serialization -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """A JSON-ready description: ``{"parameters": [{name, unit, minimum, ...}, ...]}``."""
+        return {
+            "parameters": [
+                {
+                    "name": p.name,
+                    "unit": p.unit,
+                    "minimum": p.minimum,
+                    "maximum": p.maximum,
+                    "label": p.label,
+                }
+                for p in self.parameters
+            ]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ParameterSpace:
+        """Rebuild a space from :meth:`to_dict` output."""
+        try:
+            return cls([Parameter(**entry) for entry in data["parameters"]])
+        except (KeyError, TypeError) as exc:
+            raise GridInputError(f"not a parameter-space description: {exc}") from exc
+
+    def to_json(self) -> str:
+        """Serialize to a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> ParameterSpace:
+        """Rebuild a space from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
+def _has_names(values: object) -> bool:
+    dtype = getattr(values, "dtype", None)
+    return bool(getattr(values, "colnames", None)) or bool(dtype is not None and dtype.names)
+
+
+def _keys(values: object) -> list[str]:
+    if isinstance(values, Mapping):
+        return list(values.keys())
+    if getattr(values, "colnames", None):
+        return list(values.colnames)
+    return list(values.dtype.names)
+
+
+PAPER_SPACE = ParameterSpace()
+"""The paper's six-parameter space: the default everywhere."""
