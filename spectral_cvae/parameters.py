@@ -154,7 +154,8 @@ class ParameterSpace:
         values
             An array-like of shape ``(n_parameters,)`` or ``(n, n_parameters)`` in this
             space's order, or a mapping / structured array / astropy Table with one entry
-            per parameter name (scalars or arrays of length n). Extra names are ignored.
+            per parameter name (arrays of one length n, or scalars shared by all n points).
+            Extra names are ignored.
         source
             Where the values came from, for error messages.
 
@@ -171,11 +172,15 @@ class ParameterSpace:
                     f"{where(source)}missing parameter(s) {', '.join(missing)} "
                     f"(found: {', '.join(map(str, keys)) or 'none'})"
                 )
-            columns = [np.atleast_1d(np.asarray(values[n], dtype=float)) for n in self.names]
-            try:
-                array = np.stack(np.broadcast_arrays(*columns), axis=-1)
-            except ValueError as exc:
-                raise GridInputError(f"{where(source)}parameter columns differ in length") from exc
+            columns = [np.asarray(values[n], dtype=float) for n in self.names]
+            lengths = {n: c.size for n, c in zip(self.names, columns) if c.ndim > 0}
+            if len(set(lengths.values())) > 1 or any(c.ndim > 1 for c in columns):
+                raise GridInputError(
+                    f"{where(source)}parameter columns differ in length: "
+                    + ", ".join(f"{n} {k}" for n, k in lengths.items())
+                )
+            n = next(iter(lengths.values()), 1)
+            array = np.stack([np.broadcast_to(c, (n,)) for c in columns], axis=-1)
         else:
             array = np.asarray(values, dtype=float)
             if array.ndim == 1:

@@ -18,7 +18,7 @@ from scipy import fft
 from scipy.interpolate import make_interp_spline
 from scipy.special import j1
 
-from ..errors import GridInputError
+from ..errors import GridInputError, where
 from .wavelength import check_wavelength, resample
 
 SPEED_OF_LIGHT = 299792.458
@@ -28,7 +28,9 @@ GAUSSIAN_REACH = 7.0
 """Padding beyond the window for the instrument, in standard deviations."""
 
 
-def rotation_transfer(frequency: np.ndarray, vsini: float, limb_darkening: float = 0.6) -> np.ndarray:
+def rotation_transfer(
+    frequency: np.ndarray, vsini: float, limb_darkening: float = 0.6
+) -> np.ndarray:
     """Fourier transform of Gray's rotational profile.
 
     Parameters
@@ -84,7 +86,18 @@ def gaussian_transfer(frequency: np.ndarray, resolution: float) -> np.ndarray:
     return np.exp(-2.0 * (np.pi * sigma * np.asarray(frequency, dtype=float)) ** 2)
 
 
-def log_wavelength_grid(wavelength: np.ndarray, oversample: float = 2.0) -> tuple[np.ndarray, float]:
+def broadening_reach(wavelength: float, vsini: float, resolution: float) -> float:
+    """How far (Angstrom) rotation and the instrument reach at ``wavelength``.
+
+    That is v sin i plus 7 instrumental standard deviations, as a wavelength shift.
+    """
+    reach = vsini + (GAUSSIAN_REACH * FWHM_TO_SIGMA * SPEED_OF_LIGHT / resolution)
+    return float(wavelength * reach / SPEED_OF_LIGHT)
+
+
+def log_wavelength_grid(
+    wavelength: np.ndarray, oversample: float = 2.0
+) -> tuple[np.ndarray, float]:
     """A grid uniform in ln(lambda) covering ``wavelength``, finer than its finest step.
 
     Parameters
@@ -92,7 +105,8 @@ def log_wavelength_grid(wavelength: np.ndarray, oversample: float = 2.0) -> tupl
     wavelength
         Input wavelengths, Angstrom.
     oversample
-        How many log-grid pixels per input pixel where the input is finest.
+        How many log-grid pixels per input pixel where the input is finest (2nd percentile
+        of the steps).
 
     Returns
     -------
@@ -102,7 +116,9 @@ def log_wavelength_grid(wavelength: np.ndarray, oversample: float = 2.0) -> tupl
         The grid's step in km/s (c times the step in ln(lambda)).
     """
     x = np.log(check_wavelength(wavelength))
-    step = np.min(np.diff(x)) / oversample
+    # A low percentile, not the minimum: one nearly repeated wavelength in an adaptive
+    # (SYNSPEC) grid must not blow up the FFT length.
+    step = np.percentile(np.diff(x), 2.0) / oversample
     n = int(np.ceil((x[-1] - x[0]) / step)) + 1
     grid = np.exp(np.linspace(x[0], x[-1], n))
     grid[[0, -1]] = wavelength[0], wavelength[-1]
@@ -118,6 +134,7 @@ def broaden(
     limb_darkening: float = 0.6,
     oversample: float = 2.0,
     batch_size: int = 32,
+    source: str | None = None,
 ) -> np.ndarray:
     """Broaden spectra by rotation, then by a Gaussian instrumental profile.
 
@@ -140,6 +157,8 @@ def broaden(
         Log-grid pixels per input pixel (where the input is finest).
     batch_size
         Spectra transformed at once (bounds the memory of the FFTs).
+    source
+        Where the spectra came from, for error messages.
 
     Returns
     -------
@@ -150,61 +169,73 @@ def broaden(
 
     Notes
     -----
-    Each spectrum is put on a uniform ln(lambda) grid with a cubic spline, multiplied in
-    Fourier space by :func:`rotation_transfer` and :func:`gaussian_transfer`, and sampled at
-    ``wavelength_out`` with a cubic spline. Beyond the window's ends the spectrum is continued
-    with its end values, so within v sin i + 7 sigma of an end the result is approximate:
-    compute base spectra on a slightly wider window than you keep. Spectra with v sin i = 0
-    and R = infinity are only resampled (linearly).
+    Only the input within :func:`broadening_reach` of ``wavelength_out`` is used. It is put on
+    a uniform ln(lambda) grid with a cubic spline, multiplied in Fourier space by
+    :func:`rotation_transfer` and :func:`gaussian_transfer`, and sampled at ``wavelength_out``
+    with a cubic spline; the splines' small undershoot next to saturated cores is clipped at
+    zero. Beyond the input's ends the spectrum is continued with its end values, so output
+    within that reach of an input end is approximate: compute base spectra on a wider window
+    than you keep. Spectra with v sin i = 0 and R = infinity are only resampled (linearly).
     """
-    x = check_wavelength(wavelength)
-    x_out = x if wavelength_out is None else check_wavelength(wavelength_out)
+    x = check_wavelength(wavelength, source)
+    x_out = x if wavelength_out is None else check_wavelength(wavelength_out, source)
     spectra = np.asarray(flux, dtype=float)
     single = spectra.ndim == 1 and np.ndim(vsini) == 0 and np.ndim(resolution) == 0
     spectra = np.atleast_2d(spectra)
     if spectra.shape[1] != x.size:
-        raise GridInputError(f"flux has {spectra.shape[1]} pixels but wavelength has {x.size}")
+        raise GridInputError(
+            f"{where(source)}flux has {spectra.shape[1]} pixels but wavelength has {x.size}"
+        )
     try:
         rows, vsinis, resolutions = np.broadcast_arrays(
-            np.arange(len(spectra)), np.atleast_1d(vsini).astype(float),
+            np.arange(len(spectra)),
+            np.atleast_1d(vsini).astype(float),
             np.atleast_1d(resolution).astype(float),
         )
     except ValueError as exc:
         raise GridInputError(
-            f"{len(spectra)} spectra cannot be paired with {np.size(vsini)} v sin i and "
-            f"{np.size(resolution)} resolving-power values"
+            f"{where(source)}{len(spectra)} spectra cannot be paired with {np.size(vsini)} "
+            f"v sin i and {np.size(resolution)} resolving-power values"
         ) from exc
-    if x_out[0] < x[0] or x_out[-1] > x[-1]:
+    tolerance = 1e-9 * x[-1]
+    if x_out[0] < x[0] - tolerance or x_out[-1] > x[-1] + tolerance:
         raise GridInputError(
-            f"output window {x_out[0]:.3f}-{x_out[-1]:.3f} A lies outside the input "
-            f"{x[0]:.3f}-{x[-1]:.3f} A"
+            f"{where(source)}spectrum covers {x[0]:.3f}-{x[-1]:.3f} A, which does not cover "
+            f"the requested {x_out[0]:.3f}-{x_out[-1]:.3f} A"
         )
-    for v, r in zip(vsinis, resolutions):  # check every value before any work
-        rotation_transfer(0.0, v, limb_darkening), gaussian_transfer(0.0, r)
+    try:  # check every value before any work
+        for v, r in zip(vsinis, resolutions):
+            rotation_transfer(0.0, v, limb_darkening), gaussian_transfer(0.0, r)
+    except GridInputError as exc:
+        raise GridInputError(f"{where(source)}{exc}") from exc
     out = np.empty((len(rows), x_out.size))
     identity = (vsinis == 0) & np.isinf(resolutions)
     for j in np.flatnonzero(identity):
-        out[j] = resample(x, spectra[rows[j]], x_out, conserve_flux=False)
+        out[j] = resample(x, spectra[rows[j]], x_out, conserve_flux=False, source=source)
     todo = np.flatnonzero(~identity)
-    if not len(todo):
-        return out[0] if single else out
-    log_grid, step = log_wavelength_grid(x, oversample)
-    sigma = SPEED_OF_LIGHT / resolutions[todo] * FWHM_TO_SIGMA
-    pad = int(np.ceil(np.max(vsinis[todo] + GAUSSIAN_REACH * sigma) / step)) + 2
-    n_fft = fft.next_fast_len(log_grid.size + 2 * pad, real=True)
-    frequency = fft.rfftfreq(n_fft, d=step)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        on_log = make_interp_spline(x, spectra[rows[chunk]], k=3, axis=1)(log_grid)
-        padded = np.pad(on_log, ((0, 0), (pad, n_fft - log_grid.size - pad)), mode="edge")
-        transfer = np.stack(
-            [
-                rotation_transfer(frequency, vsinis[j], limb_darkening)
-                * gaussian_transfer(frequency, resolutions[j])
-                for j in chunk
-            ]
-        )
-        convolved = fft.irfft(fft.rfft(padded, axis=1) * transfer, n_fft, axis=1)
-        convolved = convolved[:, pad : pad + log_grid.size]
-        out[chunk] = make_interp_spline(log_grid, convolved, k=3, axis=1)(x_out)
+    if len(todo):
+        reach = max(broadening_reach(x_out[-1], vsinis[j], resolutions[j]) for j in todo)
+        # One more input point on each side, so that the kept range encloses the reach.
+        first = max(int(np.searchsorted(x, x_out[0] - reach)) - 1, 0)
+        last = int(np.searchsorted(x, x_out[-1] + reach, side="right")) + 1
+        x, spectra = x[first:last], spectra[:, first:last]
+        log_grid, step = log_wavelength_grid(x, oversample)
+        pad = int(np.ceil(reach / x_out[-1] * SPEED_OF_LIGHT / step)) + 2
+        n_fft = fft.next_fast_len(log_grid.size + 2 * pad, real=True)
+        frequency = fft.rfftfreq(n_fft, d=step)
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            on_log = make_interp_spline(x, spectra[rows[chunk]], k=3, axis=1)(log_grid)
+            padded = np.pad(on_log, ((0, 0), (pad, n_fft - log_grid.size - pad)), mode="edge")
+            transfer = np.stack(
+                [
+                    rotation_transfer(frequency, vsinis[j], limb_darkening)
+                    * gaussian_transfer(frequency, resolutions[j])
+                    for j in chunk
+                ]
+            )
+            convolved = fft.irfft(fft.rfft(padded, axis=1) * transfer, n_fft, axis=1)
+            convolved = convolved[:, pad : pad + log_grid.size]
+            broadened = make_interp_spline(log_grid, convolved, k=3, axis=1)(x_out)
+            out[chunk] = np.clip(broadened, 0.0, None)
     return out[0] if single else out

@@ -49,7 +49,9 @@ class GridSplit:
     seed: int
 
     @classmethod
-    def make(cls, n_spectra: int, test: float = 0.1, validation: float = 0.1, seed: int = 0) -> GridSplit:
+    def make(
+        cls, n_spectra: int, test: float = 0.1, validation: float = 0.1, seed: int = 0
+    ) -> GridSplit:
         """Draw a split.
 
         Parameters
@@ -80,7 +82,11 @@ class GridSplit:
 
     def sizes(self) -> dict[str, int]:
         """Number of spectra in each part."""
-        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+        return {
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+        }
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the split as JSON, atomically."""
@@ -108,7 +114,10 @@ class GridSplit:
         try:
             data = json.loads(Path(path).read_text())
             split = cls(
-                **{part: np.asarray(data[part], dtype=np.int64) for part in ("train", "validation", "test")},
+                **{
+                    part: np.asarray(data[part], dtype=np.int64)
+                    for part in ("train", "validation", "test")
+                },
                 n_spectra=int(data["n_spectra"]),
                 seed=int(data["seed"]),
             )

@@ -32,7 +32,8 @@ from .wavelength import check_wavelength
 
 FORMAT = "spectral-cvae grid"
 FORMAT_VERSION = 1
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 17
+"""Target chunk size: one 19,000-pixel spectrum per chunk, so shuffled reads stay cheap."""
 READ_CACHE_BYTES = 64 << 20
 
 
@@ -98,7 +99,7 @@ class SpectralGrid:
             If the file is missing, truncated, corrupt, unfinished or not a grid file.
         """
         path = Path(path)
-        handle = _open_hdf5(path, "r")
+        handle = open_hdf5(path, "r")
         try:
             _check_layout(handle, path)
             n = int(handle.attrs["n_committed"])
@@ -128,6 +129,7 @@ class SpectralGrid:
         compression: str | None = "gzip",
         overwrite: bool = False,
         batch_size: int = 1024,
+        progress: bool | None = None,
     ) -> Path:
         """Write the grid to an HDF5 file, atomically.
 
@@ -141,7 +143,11 @@ class SpectralGrid:
             Replace an existing file at ``path``.
         batch_size
             Spectra written per step.
+        progress
+            Show a tqdm progress bar; None shows it only on a terminal.
         """
+        from tqdm.auto import tqdm
+
         writer = GridWriter(
             path,
             self.wavelength,
@@ -151,9 +157,18 @@ class SpectralGrid:
             overwrite=overwrite,
             resume=False,
         )
-        with writer:
-            for _, parameters, flux in self.iter_batches(batch_size):
+        with (
+            writer,
+            tqdm(
+                total=self.n_spectra,
+                unit="spectra",
+                desc=f"writing {Path(path).name}",
+                disable=None if progress is None else not progress,
+            ) as bar,
+        ):
+            for rows, parameters, flux in self.iter_batches(batch_size):
                 writer.append(flux, parameters)
+                bar.update(len(rows))
         return writer.path
 
     def close(self) -> None:
@@ -251,12 +266,24 @@ class SpectralGrid:
             return np.asarray(self.flux[i % n], dtype=np.float32)
         wanted = np.asarray(indices, dtype=np.int64)
         if wanted.size and (wanted.min() < -n or wanted.max() >= n):
-            raise IndexError(f"spectrum indices must lie in [0, {n}), got {wanted.min()}..{wanted.max()}")
+            raise IndexError(
+                f"spectrum indices must lie in [0, {n}), got {wanted.min()}..{wanted.max()}"
+            )
         wanted = wanted % max(n, 1)
         if isinstance(self.flux, np.ndarray):
             return self.flux[wanted]
+        # h5py's point selection is slow for many rows: read each contiguous run as a slice.
         unique, inverse = np.unique(wanted, return_inverse=True)
-        return np.asarray(self.flux[unique], dtype=np.float32)[inverse]
+        out = np.empty((len(unique), self.n_pixels), dtype=np.float32)
+        runs = np.split(unique, np.flatnonzero(np.diff(unique) != 1) + 1)
+        position = 0
+        for run in runs:
+            if not len(run):
+                continue
+            stop = position + len(run)
+            self.flux.read_direct(out, np.s_[run[0] : run[-1] + 1], np.s_[position:stop])
+            position = stop
+        return out[inverse]
 
     def spectrum(self, index: int) -> np.ndarray:
         """Flux of one spectrum, shape ``(n_pixels,)``."""
@@ -276,7 +303,9 @@ class SpectralGrid:
         order = np.arange(self.n_spectra) if indices is None else np.asarray(indices)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            contiguous = len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
+            contiguous = (
+                len(rows) and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1)
+            )
             flux = self.read_flux(slice(rows[0], rows[-1] + 1) if contiguous else rows)
             yield rows, self.parameters[rows], flux
 
@@ -284,7 +313,10 @@ class SpectralGrid:
         """An in-memory grid holding the given spectra, in the given order."""
         rows = np.asarray(indices, dtype=np.int64)
         return _in_memory(
-            self.wavelength, self.read_flux(rows), self.parameters[rows], self.space,
+            self.wavelength,
+            self.read_flux(rows),
+            self.parameters[rows],
+            self.space,
             {**self.provenance, "subset_of": str(self.path) if self.path else "in-memory grid"},
         )
 
@@ -295,14 +327,20 @@ class SpectralGrid:
         from astropy.table import QTable
 
         return QTable(
-            {n: self.parameters[:, k] * u.Unit(unit) for k, (n, unit) in enumerate(zip(self.names, self.units))}
+            {
+                n: self.parameters[:, k] * u.Unit(unit)
+                for k, (n, unit) in enumerate(zip(self.names, self.units))
+            }
         )
 
     def describe(self, index: int) -> str:
         """One line naming spectrum ``index`` by its parameters."""
         values = self.parameters[index]
         return ", ".join(
-            f"{p.label} = {v:g} {p.unit}".rstrip() for p, v in zip(self.space.parameters, values)
+            f"{p.label} = {v:.0f} {p.unit}".rstrip()
+            if abs(v) >= 1000
+            else f"{p.label} = {v:.3g} {p.unit}".rstrip()
+            for p, v in zip(self.space.parameters, values)
         )
 
     def to_table(self, index: int):
@@ -326,9 +364,8 @@ class SpectralGrid:
         """Spectrum ``index`` as a ``specutils`` spectrum (``Spectrum1D``; ``Spectrum`` in 2.x)."""
         import warnings
 
-        from astropy import units as u
-
         import specutils
+        from astropy import units as u
 
         spectrum_class = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
         with warnings.catch_warnings():
@@ -399,7 +436,7 @@ class GridWriter:
     compression
         ``"gzip"`` (with byte shuffle), ``"lzf"`` or None.
     chunk_rows
-        Spectra per HDF5 chunk; default about 1 MB per chunk.
+        Spectra per HDF5 chunk; default about 128 kB per chunk (one paper-size spectrum).
     on_out_of_range
         ``"error"`` or ``"drop"`` (dropped spectra are counted in ``n_dropped``).
     overwrite
@@ -438,7 +475,7 @@ class GridWriter:
         if compression not in ("gzip", "lzf", None):
             raise ValueError(f"compression must be 'gzip', 'lzf' or None, not {compression!r}")
         if self.partial_path.exists() and resume:
-            self._file = _open_hdf5(self.partial_path, "r+")
+            self._file = open_hdf5(self.partial_path, "r+")
             self._check_resumable()
         else:
             self.partial_path.unlink(missing_ok=True)
@@ -463,13 +500,20 @@ class GridWriter:
         if compression == "gzip":
             options["compression_opts"] = 1
         flux = handle.create_dataset(
-            "flux", shape=(0, n_pixels), maxshape=(None, n_pixels), dtype="float32",
-            chunks=(rows, n_pixels), **options,
+            "flux",
+            shape=(0, n_pixels),
+            maxshape=(None, n_pixels),
+            dtype="float32",
+            chunks=(rows, n_pixels),
+            **options,
         )
         flux.attrs["normalization"] = "continuum"
         parameters = handle.create_dataset(
-            "parameters", shape=(0, len(self.space)), maxshape=(None, len(self.space)),
-            dtype="float64", chunks=(max(rows, 1024), len(self.space)),
+            "parameters",
+            shape=(0, len(self.space)),
+            maxshape=(None, len(self.space)),
+            dtype="float64",
+            chunks=(max(rows, 1024), len(self.space)),
         )
         parameters.attrs["names"] = list(self.space.names)
         parameters.attrs["units"] = list(self.space.units)
@@ -537,8 +581,14 @@ class GridWriter:
             raise GridFileError(f"{self.path}: the writer is closed")
         start = self.n_spectra
         checked = check_batch(
-            flux, parameters, self.space, self.wavelength.size, self.wavelength,
-            self.on_out_of_range, source or str(self.path), first_row=0 if source else start,
+            flux,
+            parameters,
+            self.space,
+            self.wavelength.size,
+            self.wavelength,
+            self.on_out_of_range,
+            source or str(self.path),
+            first_row=0 if source else start,
         )
         k = len(checked.flux)
         handle = self._file
@@ -587,13 +637,14 @@ class GridWriter:
             self.close()
 
 
-def _open_hdf5(path: Path, mode: str) -> h5py.File:
+def open_hdf5(path: Path, mode: str) -> h5py.File:
+    """Open an HDF5 file, turning a missing or unreadable file into a GridFileError."""
     if not path.exists():
         hint = ""
         partial = path.with_name(path.name + ".partial")
         if mode == "r" and partial.exists():
             hint = f" (an unfinished build is in {partial.name}; resume it to finish the file)"
-        raise GridFileError(f"{path}: no such grid file{hint}")
+        raise GridFileError(f"{path}: no such file{hint}")
     try:
         return h5py.File(path, mode, rdcc_nbytes=READ_CACHE_BYTES)
     except OSError as exc:
@@ -625,4 +676,3 @@ def _check_layout(handle: h5py.File, path: Path) -> None:
         )
     if handle["parameters"].shape[0] < int(handle.attrs.get("n_committed", 0)):
         raise GridFileError(f"{path}: parameters are shorter than the committed spectra")
-

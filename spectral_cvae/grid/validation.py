@@ -66,8 +66,12 @@ def check_flux(
             f"{where(source)}flux of shape {np.shape(flux)} does not match the wavelength grid "
             f"of {n_pixels} points"
         )
-    array = array.astype(np.float32, copy=False)
-    for problem, bad in (("not finite", ~np.isfinite(array)), ("negative", array < 0)):
+    too_large = np.abs(array) > np.finfo(np.float32).max
+    for problem, bad in (
+        ("not finite", ~np.isfinite(array)),
+        ("negative", array < 0),
+        ("too large for float32", too_large),
+    ):
         if bad.any():
             row, pixel = np.argwhere(bad)[0]
             at = f" at {wavelength[pixel]:.3f} A" if wavelength is not None else ""
@@ -76,7 +80,7 @@ def check_flux(
                 f"{where(source, first_row + int(row))}flux is {problem} in {count} pixel(s), "
                 f"first pixel {pixel}{at} (value {array[row, pixel]})"
             )
-    return array
+    return array.astype(np.float32, copy=False)
 
 
 def check_batch(

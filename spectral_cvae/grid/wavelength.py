@@ -54,13 +54,14 @@ def check_wavelength(wavelength: object, source: str | None = None) -> np.ndarra
     array = np.asarray(wavelength, dtype=float)
     if array.ndim != 1 or array.size < 2:
         raise GridInputError(
-            f"{where(source)}wavelength must be 1-D with at least 2 points, got shape "
-            f"{array.shape}"
+            f"{where(source)}wavelength must be 1-D with at least 2 points, got shape {array.shape}"
         )
     bad = ~np.isfinite(array) | (array <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise GridInputError(f"{where(source)}wavelength[{i}] = {array[i]} is not a positive number")
+        raise GridInputError(
+            f"{where(source)}wavelength[{i}] = {array[i]} is not a positive number"
+        )
     steps = np.diff(array)
     if (steps <= 0).any():
         i = int(np.argmax(steps <= 0))
@@ -157,6 +158,10 @@ def vacuum_to_air(wavelength: np.ndarray) -> np.ndarray:
         Air wavelengths in Angstrom (about 1.4 A shorter at 5000 A).
     """
     vac = np.asarray(wavelength, dtype=float)
+    if np.any(vac < 2000.0):
+        raise GridInputError(
+            f"vacuum_to_air: the air formula holds above 2000 A; got {vac.min():.1f} A"
+        )
     s2 = (1e4 / vac) ** 2
     n = 1.0 + 8.34254e-5 + 2.406147e-2 / (130.0 - s2) + 1.5998e-4 / (38.9 - s2)
     return vac / n

@@ -1,0 +1,1 @@
+"""The ``spectral-cvae`` command line."""
