@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import GridFileError
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
+from .splits import GridSplit
 from .validation import CheckedBatch, OutOfRangePolicy, check_batch
 from .wavelength import check_wavelength
 
@@ -407,8 +408,6 @@ class SpectralGrid:
 
         See :meth:`spectral_cvae.grid.splits.GridSplit.make` for the meaning of the sizes.
         """
-        from .splits import GridSplit
-
         return GridSplit.make(self.n_spectra, test=test, validation=validation, seed=seed)
 
 
