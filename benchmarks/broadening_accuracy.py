@@ -66,8 +66,10 @@ def main() -> None:
         start = time.perf_counter()
         broaden(base_wavelength, base, vsini, resolution, wavelength_out=out)
         seconds = time.perf_counter() - start
-        print(f"speed: 1 base spectrum (48,500 px) -> {k:3d} broadened spectra on the paper grid: "
-              f"{1e3 * seconds / k:6.1f} ms per spectrum")
+        print(
+            f"speed: 1 base spectrum (48,500 px) -> {k:3d} broadened spectra on the paper grid: "
+            f"{1e3 * seconds / k:6.1f} ms per spectrum"
+        )
 
 
 if __name__ == "__main__":

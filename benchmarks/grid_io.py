@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spectral_cvae.demo import BASE_STEP, MARGIN, draw_broadening
+from spectral_cvae.demo import BASE_STEP, MARGIN
 from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, paper_wavelength, uniform_grid
+from spectral_cvae.grid.augment import draw_broadening
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 
 
@@ -60,8 +61,12 @@ def main() -> None:
     )
     parser.add_argument("--compression", choices=["gzip", "lzf", "none"], default="gzip")
     parser.add_argument("--batch", type=int, default=500, help="spectra per append")
-    parser.add_argument("--chunk-rows", type=int, default=None,
-                        help="spectra per HDF5 chunk (default: the writer's)")
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        help="spectra per HDF5 chunk (default: the writer's)",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: tmp)")
     args = parser.parse_args()
     compression = None if args.compression == "none" else args.compression
@@ -72,7 +77,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         path = Path(folder) / "bench.h5"
         start = time.perf_counter()
-        with GridWriter(path, wavelength, compression=compression, chunk_rows=args.chunk_rows) as writer:
+        with GridWriter(
+            path, wavelength, compression=compression, chunk_rows=args.chunk_rows
+        ) as writer:
             for first in range(0, args.n_spectra, args.batch):
                 rows = np.arange(first, min(first + args.batch, args.n_spectra)) % args.n_distinct
                 noisy = flux[rows] * (1 + 1e-4 * rng.standard_normal((len(rows), flux.shape[1])))

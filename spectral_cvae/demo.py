@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .grid import GridWriter, SpectralGrid, broaden, paper_wavelength, uniform_grid
+from .grid import SpectralGrid, paper_wavelength, uniform_grid
+from .grid.augment import BASE_SPACE, augment
 from .grid.toy import toy_base_parameters, toy_spectrum
-from .parameters import PAPER_SPACE
 
 BASE_STEP = 0.02
 """Sampling of the unbroadened base spectra, Angstrom (fine enough for 1e-3 broadening)."""
@@ -23,13 +23,27 @@ MARGIN = 10.0
 """Extra Angstrom computed beyond each end of the window, so broadening is exact inside."""
 
 
-def draw_broadening(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw (v sin i in km/s, R) uniformly over the paper's ranges."""
-    vsini = rng.uniform(PAPER_SPACE["vsini"].minimum, PAPER_SPACE["vsini"].maximum, n)
-    resolution = rng.uniform(
-        PAPER_SPACE["resolution"].minimum, PAPER_SPACE["resolution"].maximum, n
+def toy_base_grid(n_models: int = 60, seed: int = 0) -> SpectralGrid:
+    """Unbroadened toy spectra at 0.02 A over the paper's window plus a margin.
+
+    Parameters are drawn uniformly over the paper's (Teff, log g, [M/H], xi_t) ranges.
+    """
+    window = paper_wavelength()
+    wavelength = uniform_grid(window[0] - MARGIN, window[-1] + MARGIN, BASE_STEP)
+    parameters = toy_base_parameters(n_models, seed)
+    flux = np.stack(
+        [
+            toy_spectrum(wavelength, *row)
+            for row in tqdm(parameters, desc="toy base spectra", unit="model", disable=None)
+        ]
     )
-    return vsini, resolution
+    provenance = {
+        "spectra": "toy spectral model (spectral_cvae.grid.toy), not radiative transfer",
+        "n_models": n_models,
+        "seed": seed,
+        "base_step_angstrom": BASE_STEP,
+    }
+    return SpectralGrid(wavelength, flux, parameters, BASE_SPACE, provenance)
 
 
 def build_toy_grid(path: Path, n_models: int = 60, draws_per_model: int = 4, seed: int = 0) -> Path:
@@ -51,47 +65,8 @@ def build_toy_grid(path: Path, n_models: int = 60, draws_per_model: int = 4, see
     pathlib.Path
         The finished grid file.
     """
-    wavelength = paper_wavelength()
-    base_wavelength = uniform_grid(wavelength[0] - MARGIN, wavelength[-1] + MARGIN, BASE_STEP)
-    base = toy_base_parameters(n_models, seed)
-    vsini, resolution = draw_broadening(n_models * draws_per_model, np.random.default_rng(seed + 1))
-    provenance = {
-        "spectra": "toy spectral model (spectral_cvae.grid.toy), not radiative transfer",
-        "n_models": n_models,
-        "draws_per_model": draws_per_model,
-        "seed": seed,
-        "base_step_angstrom": BASE_STEP,
-    }
-    with GridWriter(path, wavelength, provenance=provenance) as writer:
-        done = writer.n_spectra // draws_per_model
-        for model in tqdm(
-            range(done, n_models),
-            initial=done,
-            total=n_models,
-            desc="toy base models",
-            unit="model",
-            disable=None,
-        ):
-            teff, logg, mh, vmic = base[model]
-            rows = slice(model * draws_per_model, (model + 1) * draws_per_model)
-            flux = broaden(
-                base_wavelength,
-                toy_spectrum(base_wavelength, teff, logg, mh, vmic),
-                vsini[rows],
-                resolution[rows],
-                wavelength_out=wavelength,
-            )
-            parameters = np.column_stack(
-                [
-                    np.full(draws_per_model, teff),
-                    np.full(draws_per_model, logg),
-                    vsini[rows],
-                    np.full(draws_per_model, mh),
-                    np.full(draws_per_model, vmic),
-                    resolution[rows],
-                ]
-            )
-            writer.append(np.clip(flux, 0.0, None), parameters)
+    base = toy_base_grid(n_models, seed)
+    augment(base, draws_per_model, seed=seed + 1, path=path).close()
     return path
 
 

@@ -313,7 +313,7 @@ class SpectralGrid:
     def subset(self, indices: np.ndarray | list) -> SpectralGrid:
         """An in-memory grid holding the given spectra, in the given order."""
         rows = np.asarray(indices, dtype=np.int64)
-        return _in_memory(
+        return in_memory_grid(
             self.wavelength,
             self.read_flux(rows),
             self.parameters[rows],
@@ -411,8 +411,14 @@ class SpectralGrid:
         return GridSplit.make(self.n_spectra, test=test, validation=validation, seed=seed)
 
 
-def _in_memory(wavelength, flux, parameters, space, provenance) -> SpectralGrid:
-    """Build an in-memory grid from arrays already checked by a grid."""
+def in_memory_grid(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    parameters: np.ndarray,
+    space: ParameterSpace,
+    provenance: Mapping,
+) -> SpectralGrid:
+    """Wrap arrays that are already known to be valid (no checks, no copies) as a grid."""
     grid = SpectralGrid.__new__(SpectralGrid)
     grid.wavelength, grid.flux, grid.parameters = wavelength, flux, parameters
     grid.space, grid.provenance, grid.path, grid._file = space, dict(provenance), None, None

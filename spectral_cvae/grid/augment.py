@@ -1,0 +1,150 @@
+"""Base spectra and their (v sin i, R) augmentation.
+
+Only Teff, log g, [M/H] and microturbulence need a radiative-transfer run; rotation and the
+instrument are convolutions of the result (Gebran & Bentley 2025, section 2). A *base grid*
+is therefore a :class:`SpectralGrid` over :data:`BASE_SPACE`, finely sampled (<= 0.02 A) and
+unbroadened; :func:`augment` turns it into training spectra by broadening each base model to
+several (v sin i, R) draws over the paper's ranges and sampling them on the output grid.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..parameters import PAPER_SPACE, ParameterSpace
+from .broadening import broaden
+from .store import GridWriter, SpectralGrid, in_memory_grid
+from .wavelength import paper_wavelength
+
+BASE_NAMES = ("teff", "logg", "mh", "vmic")
+"""The parameters a radiative-transfer run depends on."""
+BROADENING_NAMES = ("vsini", "resolution")
+"""The parameters applied afterwards by convolution."""
+
+
+def base_space(space: ParameterSpace = PAPER_SPACE) -> ParameterSpace:
+    """The part of ``space`` that a synthesis depends on (Teff, log g, [M/H], xi_t)."""
+    return ParameterSpace([space[name] for name in BASE_NAMES])
+
+
+BASE_SPACE = base_space()
+"""The paper's ranges of Teff, log g, [M/H] and microturbulence."""
+
+
+def draw_broadening(
+    n: int, rng: np.random.Generator, space: ParameterSpace = PAPER_SPACE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw (v sin i in km/s, R) uniformly over the ranges of ``space``.
+
+    Returns
+    -------
+    vsini, resolution : numpy.ndarray
+        Each of shape ``(n,)``.
+    """
+    vsini = rng.uniform(space["vsini"].minimum, space["vsini"].maximum, n)
+    resolution = rng.uniform(space["resolution"].minimum, space["resolution"].maximum, n)
+    return vsini, resolution
+
+
+def full_parameters(
+    base_parameters: np.ndarray,
+    vsini: np.ndarray,
+    resolution: np.ndarray,
+    space: ParameterSpace = PAPER_SPACE,
+) -> np.ndarray:
+    """Combine base parameters ``(n, 4)`` with broadening ``(n,)`` into ``space``'s order."""
+    columns = dict(zip(BASE_NAMES, np.asarray(base_parameters, dtype=float).T))
+    columns.update(
+        vsini=np.asarray(vsini, dtype=float), resolution=np.asarray(resolution, dtype=float)
+    )
+    return np.column_stack([columns[name] for name in space.names])
+
+
+def augment(
+    base: SpectralGrid,
+    draws_per_model: int,
+    seed: int = 0,
+    wavelength: np.ndarray | None = None,
+    space: ParameterSpace = PAPER_SPACE,
+    path: str | os.PathLike | None = None,
+    limb_darkening: float = 0.6,
+) -> SpectralGrid:
+    """Broaden every base model to ``draws_per_model`` random (v sin i, R) pairs.
+
+    Parameters
+    ----------
+    base
+        Unbroadened spectra over (Teff, log g, [M/H], xi_t), finely sampled, on a window
+        wider than ``wavelength`` by at least the broadening reach (about 2 A at 300 km/s).
+    draws_per_model
+        Number of (v sin i, R) pairs per base model.
+    seed
+        Seed of the draws: the same seed gives the same pairs.
+    wavelength
+        Output wavelengths in Angstrom; default the paper's 4450-5400 A at 0.05 A.
+    space
+        Parameter space of the output (its vsini and resolution ranges are drawn from).
+    path
+        If given, spectra are written there with :class:`GridWriter` (resumable: an
+        interrupted run continues with the next base model) and the opened file is returned.
+    limb_darkening
+        Linear limb-darkening coefficient of the rotational profile.
+
+    Returns
+    -------
+    SpectralGrid
+        ``len(base) * draws_per_model`` spectra; rows ``k * draws_per_model ...`` come from
+        base model k.
+    """
+    wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
+    vsini, resolution = draw_broadening(
+        len(base) * draws_per_model, np.random.default_rng(seed), space
+    )
+    base_parameters = np.repeat(
+        base.parameters[:, [base.names.index(n) for n in BASE_NAMES]], draws_per_model, axis=0
+    )
+    parameters = full_parameters(base_parameters, vsini, resolution, space)
+    provenance = {
+        **base.provenance,
+        "augmentation": {
+            "draws_per_model": draws_per_model,
+            "seed": seed,
+            "limb_darkening": limb_darkening,
+            "base_grid": str(base.path or "in memory"),
+        },
+    }
+    writer = GridWriter(path, wavelength, space, provenance) if path is not None else None
+    flux = None if writer else np.empty((len(parameters), wavelength.size), dtype=np.float32)
+    done = writer.n_spectra // draws_per_model if writer else 0
+    try:
+        for model in tqdm(
+            range(done, len(base)),
+            initial=done,
+            total=len(base),
+            desc="broadening base models",
+            unit="model",
+            disable=None,
+        ):
+            rows = slice(model * draws_per_model, (model + 1) * draws_per_model)
+            spectra = broaden(
+                base.wavelength,
+                base.spectrum(model),
+                vsini[rows],
+                resolution[rows],
+                wavelength_out=wavelength,
+                limb_darkening=limb_darkening,
+            )
+            if writer:
+                writer.append(spectra, parameters[rows])
+            else:
+                flux[rows] = spectra
+    except BaseException:
+        if writer:
+            writer.close()
+        raise
+    if writer:
+        return SpectralGrid.open(writer.finish())
+    return in_memory_grid(wavelength, flux, parameters, space, provenance)

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, uniform_grid
+from spectral_cvae.grid.augment import BASE_SPACE, augment, base_space
+from spectral_cvae.parameters import PAPER_SPACE
+
+from .conftest import line_spectrum
+
+
+@pytest.fixture
+def base(rng):
+    wavelength = uniform_grid(4995.0, 5025.0, 0.01)
+    flux = np.stack([line_spectrum(wavelength, rng) for _ in range(4)])
+    parameters = rng.uniform(BASE_SPACE.minimum, BASE_SPACE.maximum, (4, 4))
+    return SpectralGrid(wavelength, flux, parameters, BASE_SPACE, {"source": "test"})
+
+
+OUT = uniform_grid(5000.0, 5020.0, 0.05)
+
+
+def test_base_space_is_the_synthesis_part_of_the_paper_space():
+    assert BASE_SPACE.names == ("teff", "logg", "mh", "vmic")
+    assert base_space(PAPER_SPACE)["mh"] == PAPER_SPACE["mh"]
+
+
+def test_augment_broadens_each_base_model_to_its_draws(base):
+    grid = augment(base, draws_per_model=3, seed=5, wavelength=OUT)
+    assert len(grid) == 12 and grid.n_pixels == OUT.size and grid.space == PAPER_SPACE
+    names = list(PAPER_SPACE.names)
+    for row in (0, 7, 11):
+        model = row // 3
+        values = grid.parameters[row]
+        np.testing.assert_array_equal(values[[names.index(n) for n in BASE_SPACE.names]], base.parameters[model])
+        expected = broaden(base.wavelength, base.spectrum(model), values[2], values[5], wavelength_out=OUT)
+        np.testing.assert_allclose(grid.spectrum(row), expected, atol=1e-6)
+    assert PAPER_SPACE.contains(grid.parameters).all()
+    assert grid.provenance["source"] == "test" and grid.provenance["augmentation"]["seed"] == 5
+    again = augment(base, draws_per_model=3, seed=5, wavelength=OUT)
+    np.testing.assert_array_equal(again.parameters, grid.parameters)
+
+
+def test_augment_to_a_file_resumes_with_the_next_base_model(base, tmp_path, monkeypatch):
+    path = tmp_path / "augmented.h5"
+    original, calls = GridWriter.append, []
+
+    def interrupted(self, flux, parameters, source=None):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, flux, parameters, source)
+
+    monkeypatch.setattr(GridWriter, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        augment(base, 2, seed=1, wavelength=OUT, path=path)
+    monkeypatch.setattr(GridWriter, "append", original)
+    with augment(base, 2, seed=1, wavelength=OUT, path=path) as resumed:
+        reference = augment(base, 2, seed=1, wavelength=OUT)
+        np.testing.assert_array_equal(resumed.parameters, reference.parameters)
+        np.testing.assert_allclose(resumed.read_flux(), reference.read_flux(), atol=1e-7)
