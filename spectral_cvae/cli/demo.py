@@ -9,15 +9,25 @@ from pathlib import Path
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
-    demo = commands.add_parser("demo", help="run the end-to-end demonstration")
+    demo = commands.add_parser(
+        "demo", help="run the end-to-end demonstration: grid, CVAE training, generation"
+    )
     demo.add_argument(
         "--out",
         type=Path,
         default=Path("demo-output"),
         help="folder for the demo's files (default ./demo-output)",
     )
-    demo.add_argument("--n-models", type=int, default=60, help="base models (default 60)")
+    demo.add_argument(
+        "--grid",
+        choices=["toy", "starter"],
+        default="toy",
+        help="toy spectra (default) or the shipped SYNSPEC starter grid",
+    )
+    demo.add_argument("--n-models", type=int, default=60, help="toy base models (default 60)")
+    demo.add_argument("--epochs", type=int, help="maximum training epochs (default: the preset's)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--quiet", action="store_true", help="no training progress bar")
     demo.set_defaults(run=run)
 
 
@@ -25,7 +35,14 @@ def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     start = time.perf_counter()
-    result = run_demo(args.out, n_models=args.n_models, seed=args.seed)
+    result = run_demo(
+        args.out,
+        n_models=args.n_models,
+        seed=args.seed,
+        grid_source=args.grid,
+        epochs=args.epochs,
+        verbose=0 if args.quiet else 2,
+    )
     info = result["info"]
     print(
         f"grid   {result['grid']}: {info['n_spectra']} spectra x {info['n_pixels']} pixels, "
@@ -33,5 +50,15 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"split  {result['split']}: " + ", ".join(f"{k} {v}" for k, v in result["sizes"].items()))
     print(f"plot   {result['plot']}")
+    print(
+        f"model  {result['model']}: demo preset, {result['epochs_trained']} epochs in "
+        f"{result['training_seconds']:.1f} s"
+    )
+    print(
+        f"test   median |Delta F| = {result['median_abs_residual']:.2e}, "
+        f"95th percentile {result['p95_abs_residual']:.2e} "
+        f"({result['sizes']['test']} held-out spectra)"
+    )
+    print(f"plot   {result['comparison']}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

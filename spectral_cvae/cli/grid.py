@@ -10,10 +10,11 @@ import numpy as np
 
 from ..grid import SpectralGrid
 from ..grid.wavelength import PAPER_STEP, PAPER_WINDOW, uniform_grid
+from . import synspec
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register ``grid info``, ``grid split``, ``grid convert`` and ``grid plot``."""
+    """Register ``grid info``, ``grid split``, ``grid convert``, ``grid plot``, ``grid build``."""
     parser = commands.add_parser("grid", help="inspect, split and convert spectral grids")
     grid_commands = parser.add_subparsers(dest="grid_command", required=True, metavar="ACTION")
 
@@ -96,6 +97,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     plot.add_argument("indices", type=int, nargs="+", help="spectrum indices")
     plot.add_argument("--out", type=Path, required=True, help="PNG file to write")
     plot.set_defaults(run=run_plot)
+
+    synspec.add_build_command(grid_commands)
 
 
 def run_info(args: argparse.Namespace) -> int:

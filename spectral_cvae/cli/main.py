@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import SpectralCVAEError
-from . import demo, grid
+from . import demo, evaluate, generate, grid, invert, synspec, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     grid.add_commands(commands)
+    train.add_commands(commands)
+    generate.add_commands(commands)
     demo.add_commands(commands)
+    evaluate.add_commands(commands)
+    invert.add_commands(commands)
+    synspec.add_commands(commands)
     return parser
 
 

@@ -1,0 +1,117 @@
+"""``spectral-cvae evaluate``: the paper's validation of a trained generator, as a report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..errors import SpectralCVAEError
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``evaluate``."""
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="residual statistics, heat map, marginals, inverter accuracy and speed of a model",
+    )
+    evaluate.add_argument("--model", type=Path, required=True, help="trained CVAE (.keras)")
+    evaluate.add_argument("--grid", type=Path, required=True, help="the grid it was trained on")
+    evaluate.add_argument(
+        "--split", type=Path, help="split file used in training (default <grid>.split.json)"
+    )
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for the report")
+    evaluate.add_argument(
+        "--inverter",
+        type=Path,
+        help="a saved PCA inverter to use (default: fit the paper's on the training split "
+        "and save it as <out>/inverter.npz)",
+    )
+    evaluate.add_argument(
+        "--no-inverter", action="store_true", help="skip the inverter's accuracy table"
+    )
+    evaluate.add_argument(
+        "--inverter-hidden",
+        type=int,
+        nargs="+",
+        metavar="WIDTH",
+        help="hidden layer widths of a fitted inverter (default the paper's 5000 2000 1000 64)",
+    )
+    evaluate.add_argument(
+        "--inverter-epochs", type=int, help="largest number of epochs of a fitted inverter"
+    )
+    evaluate.add_argument(
+        "--pair",
+        nargs=2,
+        default=["teff", "logg"],
+        metavar=("X", "Y"),
+        help="parameters of the heat map (default teff logg)",
+    )
+    evaluate.add_argument(
+        "--bins", type=int, nargs=2, default=[14, 12], metavar=("NX", "NY"), help="heat-map bins"
+    )
+    evaluate.add_argument(
+        "--latent", default="mean", help="latent choice passed to the generator (default mean)"
+    )
+    evaluate.add_argument("--batch-size", type=int, default=256, help="spectra per step")
+    evaluate.add_argument(
+        "--no-synthesis", action="store_true", help="do not time a SYNSPEC synthesis"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    evaluate.set_defaults(run=run)
+
+
+def load_generator(path: Path):
+    """The trained CVAE's generator; the model package is imported only when needed."""
+    try:
+        from ..model import load_model
+    except ImportError as exc:
+        raise SpectralCVAEError(
+            f"{path}: cannot load the model, the CVAE package is not available ({exc})"
+        ) from exc
+    return load_model(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluation import evaluate_model
+    from ..grid import GridSplit, SpectralGrid
+    from ..inversion import PCAInverter
+
+    start = time.perf_counter()
+    generator = load_generator(args.model)
+    with SpectralGrid.open(args.grid) as grid:
+        split_path = args.split or args.grid.with_suffix(".split.json")
+        split = GridSplit.load(split_path, grid.n_spectra) if split_path.exists() else None
+        if split is None:
+            print(f"no split file {split_path}: using grid.split() (80/10/10 %, seed 0)")
+        inverter = args.inverter
+        if inverter is None:
+            options = {}
+            if args.inverter_hidden:
+                options["hidden"] = tuple(args.inverter_hidden)
+            if args.inverter_epochs:
+                options["epochs"] = args.inverter_epochs
+            inverter = PCAInverter(**options)
+        report = evaluate_model(
+            generator,
+            grid,
+            split,
+            args.out,
+            inverter=inverter,
+            accuracy=not args.no_inverter,
+            pair=tuple(args.pair),
+            bins=tuple(args.bins),
+            latent=args.latent,
+            batch_size=args.batch_size,
+            synthesis=not args.no_synthesis,
+            seed=args.seed,
+        )
+    overall = report["residuals"]["overall"]
+    print(
+        f"median |Delta F| {overall['median']:.2e} (paper < 1.8e-3), 99th percentile "
+        f"{overall['p99']:.2e}, over {report['residuals']['n_spectra']} test spectra"
+    )
+    print(f"largest heat-map bin mean |Delta F| {report['heat_map']['maximum']:.2e} (paper < 2e-3)")
+    print(f"report {report['files']['markdown']} ({len(report['files'])} files)")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0

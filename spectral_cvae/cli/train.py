@@ -1,0 +1,79 @@
+"""``spectral-cvae train``: train the conditional VAE on a grid file."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+OVERRIDES = (
+    ("epochs", int, "maximum number of epochs"),
+    ("batch_size", int, "spectra per step"),
+    ("learning_rate", float, "initial Adam learning rate"),
+    ("beta", float, "weight of the KL term"),
+    ("patience", int, "EarlyStopping patience, epochs"),
+    ("latent_dim", int, "dimension of z"),
+    ("validation", float, "validation size (fraction or count) when no --split"),
+    ("test", float, "test size (fraction or count) when no --split"),
+)
+"""Command-line options that override a field of the chosen CVAEConfig preset."""
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``train``."""
+    train = commands.add_parser(
+        "train", help="train the conditional VAE on a grid and save it as one .keras file"
+    )
+    train.add_argument("--grid", type=Path, required=True, help="grid file (HDF5)")
+    train.add_argument(
+        "--preset",
+        choices=["demo", "paper"],
+        default="paper",
+        help="architecture and training settings (default paper: Gebran & Bentley 2025)",
+    )
+    train.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
+    train.add_argument("--split", type=Path, help="split JSON from `spectral-cvae grid split`")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    overrides = train.add_argument_group("overrides of the preset")
+    for name, kind, text in OVERRIDES:
+        overrides.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        help="epochs between resumable checkpoints (default 1)",
+    )
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard a checkpoint of an interrupted run instead of resuming it",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..model import CVAEConfig, train
+
+    overrides = {n: getattr(args, n) for n, _, _ in OVERRIDES if getattr(args, n) is not None}
+    config = CVAEConfig.preset(args.preset, **overrides)
+    start = time.perf_counter()
+    generator = train(
+        args.grid,
+        config,
+        split=args.split,
+        seed=args.seed,
+        out=args.out,
+        resume=not args.restart,
+        checkpoint_every=args.checkpoint_every,
+        verbose=0 if args.quiet else "auto",
+    )
+    provenance = generator.provenance
+    best = provenance["history"][provenance["best_epoch"]] if provenance["history"] else {}
+    monitor = provenance["monitor"]
+    print(
+        f"trained {provenance['epochs_trained']} epochs in {time.perf_counter() - start:.1f} s; "
+        f"best epoch {provenance['best_epoch']}: {monitor} {best.get(monitor, float('nan')):.3g}"
+    )
+    print(f"wrote {args.out} (history in {args.out.with_name(args.out.stem + '.history.csv')})")
+    return 0

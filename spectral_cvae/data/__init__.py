@@ -1,0 +1,1 @@
+"""Data shipped with spectral-cvae: the starter grid of SYNSPEC spectra."""

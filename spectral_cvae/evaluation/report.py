@@ -1,0 +1,472 @@
+"""The whole validation in one call: numbers (JSON), figures (PNG) and a summary (MD/HTML).
+
+:func:`evaluate_model` is what ``spectral-cvae evaluate`` and the demo run. It reproduces the
+paper's evidence (section 4) on the grid's held-out test spectra and sets our numbers beside
+the paper's.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..files import atomic_path
+from ..grid.splits import GridSplit
+from ..grid.store import SpectralGrid
+from ..inversion import PCAInverter
+from . import plots
+from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
+from .maps import heat_map, marginals
+from .residuals import Generator, check_compatible, generate_checked, residual_statistics
+from .speed import speed_report
+
+PAPER = {
+    "median_abs_residual_below": plots.PAPER_MEDIAN_LIMIT,
+    "heat_map_mean_abs_residual_below": plots.PAPER_HEAT_MAP_LIMIT,
+    "test_spectra": 10_000,
+    "table3": {
+        # training, validation, test, generated (Gebran & Bentley 2025, Table 3)
+        "teff": [30.0, 45.0, 60.0, 65.0],
+        "logg": [0.04, 0.04, 0.04, 0.04],
+        "vsini": [3.0, 5.1, 6.2, 6.1],
+        "mh": [0.030, 0.035, 0.029, 0.030],
+        "vmic": [0.08, 0.10, 0.08, 0.09],
+    },
+    "table3_columns": ["train", "validation", "test", "generated"],
+    "speedup": "about two orders of magnitude over line-by-line radiative transfer",
+}
+"""The paper's published validation numbers (MISSION.md; the paper's section 4, Table 3)."""
+TABLE_PARTS = ("train", "validation", "test", "generated")
+
+
+def evaluate_model(
+    generator: Generator,
+    grid: SpectralGrid,
+    split: GridSplit | None,
+    out_dir: str | os.PathLike,
+    *,
+    inverter: PCAInverter | str | os.PathLike | None = None,
+    accuracy: bool = True,
+    pair: tuple[str, str] = ("teff", "logg"),
+    bins: int | tuple[int, int] = (14, 12),
+    marginal_bins: int = 10,
+    latent: str = "mean",
+    signal_to_noise: Sequence[float] = SIGNAL_TO_NOISE,
+    batch_size: int = 256,
+    synthesis: bool = True,
+    figures: bool = True,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> dict:
+    """Validate a generator on the grid's test spectra and write the report.
+
+    Parameters
+    ----------
+    generator
+        The trained CVAE's :class:`~spectral_cvae.model.SpectrumGenerator`, or anything with
+        ``generate(parameters, latent=...)``, ``wavelength`` and ``space``.
+    grid
+        The grid the generator was trained on.
+    split
+        Its train / validation / test split (the one used in training); None draws
+        ``grid.split()`` (80 / 10 / 10 %, seed 0).
+    out_dir
+        Folder for ``report.json``, ``report.md``, ``report.html``, the PNGs and, when an
+        inverter is fitted here, ``inverter.npz``; created if needed.
+    inverter
+        For the accuracy table: a fitted :class:`~spectral_cvae.inversion.PCAInverter`, a
+        path to a saved one, an unfitted one to fit on ``split``, or None to fit the paper's
+        (``PCAInverter()``).
+    accuracy
+        Compute the inverter's accuracy table (False skips the inverter entirely).
+    pair
+        Parameter pair of the heat map (any two of the space's names).
+    bins
+        Heat-map bins along the pair (one int for both).
+    marginal_bins
+        Bins per parameter of the marginal plots.
+    latent
+        Passed to ``generator.generate`` (``"mean"``: decode the latent mean).
+    signal_to_noise
+        S/N values of the inverter's noise table.
+    batch_size
+        Spectra generated and read per step.
+    synthesis
+        Time one SYNSPEC synthesis for the speed comparison, if SYNSPEC is available.
+    figures
+        Write the PNG figures.
+    seed
+        Seed of the added noise.
+    progress
+        Progress bars; None shows them only on a terminal.
+
+    Returns
+    -------
+    dict
+        Everything written to ``report.json``: ``residuals``, ``heat_map``, ``marginals``,
+        ``accuracy``, ``speed``, ``example``, ``paper`` and ``files`` (paths written).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check_compatible(generator, grid)
+    split = grid.split() if split is None else split
+    space = grid.space
+    statistics = residual_statistics(
+        generator, grid, split.test, latent=latent, batch_size=batch_size, progress=progress
+    )
+    plane = heat_map(
+        statistics.parameters, statistics.spectrum_mean_abs, space, pair[0], pair[1], bins
+    )
+    marginal_abs = marginals(
+        statistics.parameters, statistics.spectrum_mean_abs, space, marginal_bins
+    )
+    marginal_bias = marginals(statistics.parameters, statistics.spectrum_bias, space, marginal_bins)
+    # The typical test spectrum: the one whose mean |Delta F| is the median.
+    typical = int(np.argsort(statistics.spectrum_mean_abs)[len(statistics.indices) // 2])
+    row = int(statistics.indices[typical])
+    synthetic = grid.read_flux(row).astype(float)
+    generated = generate_checked(generator, grid.parameters[row : row + 1], grid.n_pixels, latent)[
+        0
+    ]
+    report: dict = {
+        "grid": {
+            "file": str(grid.path) if getattr(grid, "path", None) else None,
+            "n_spectra": grid.n_spectra,
+            "n_pixels": grid.n_pixels,
+            "wavelength_range_angstrom": [float(grid.wavelength[0]), float(grid.wavelength[-1])],
+            "provenance": grid.provenance,
+        },
+        "split": {"seed": split.seed, **split.sizes()},
+        "latent": latent,
+        "residuals": statistics.to_dict(),
+        "heat_map": plane.to_dict(),
+        "marginals": {
+            "mean_abs": {name: m.to_dict() for name, m in marginal_abs.items()},
+            "bias": {name: m.to_dict() for name, m in marginal_bias.items()},
+        },
+        "example": {
+            "index": row,
+            "parameters": dict(zip(space.names, grid.parameters[row].tolist())),
+            "synthetic": synthetic.tolist(),
+            "generated": generated.tolist(),
+        },
+        "paper": PAPER,
+    }
+    files: dict[str, str] = {}
+    if accuracy:
+        fitted = _inverter(inverter, grid, split, out, files)
+        report["inverter"] = {"hyperparameters": fitted.get_params(), **_pca_summary(fitted)}
+        report["accuracy"] = inverter_accuracy(
+            fitted, grid, split, generator, latent, signal_to_noise, batch_size, seed
+        )
+    report["speed"] = speed_report(
+        generator, grid.parameters[split.test], space.names, latent, synthesis
+    )
+    if figures:
+        files["residual_spectrum"] = plots.plot_residual_spectrum(
+            statistics, out / "residual_spectrum.png"
+        )
+        files["heat_map"] = plots.plot_heat_map(plane, space, out / "heat_map.png")
+        files["marginals"] = plots.plot_marginals(
+            marginal_abs, space, out / "marginals.png", "mean |Delta F| per spectrum"
+        )
+        files["marginals_bias"] = plots.plot_marginals(
+            marginal_bias, space, out / "marginals_bias.png", "mean Delta F per spectrum"
+        )
+        files["example"] = plots.plot_example(
+            grid.wavelength,
+            synthetic,
+            generated,
+            f"test spectrum {row} (typical: median mean |Delta F|): {grid.describe(row)}",
+            out / "example.png",
+        )
+        if "accuracy" in report:
+            header, rows = accuracy_rows(report["accuracy"], space.names)
+            files["accuracy_table"] = plots.plot_accuracy_table(
+                rows, header, out / "accuracy_table.png"
+            )
+    report["files"] = {k: str(v) for k, v in files.items()}
+    report["files"].update(
+        json=str(out / "report.json"),
+        markdown=str(out / "report.md"),
+        html=str(out / "report.html"),
+    )
+    blocks = summary_blocks(report, space.names)
+    _write_text(out / "report.json", json.dumps(_jsonable(report)))
+    _write_text(out / "report.md", render_markdown(blocks))
+    _write_text(out / "report.html", render_html(blocks))
+    return report
+
+
+def _inverter(
+    inverter: PCAInverter | str | os.PathLike | None,
+    grid: SpectralGrid,
+    split: GridSplit,
+    out: Path,
+    files: dict,
+) -> PCAInverter:
+    """A fitted inverter from whatever the caller gave; one fitted here is saved in ``out``."""
+    if isinstance(inverter, (str, os.PathLike)):
+        return PCAInverter.load(inverter)
+    inverter = PCAInverter() if inverter is None else inverter
+    if not inverter.is_fitted:
+        inverter.fit(grid, split)
+        files["inverter"] = inverter.save(out / "inverter.npz")
+    return inverter
+
+
+def _pca_summary(inverter: PCAInverter) -> dict:
+    pca = inverter.pca_
+    kept = float(pca.explained_variance.sum() / pca.total_variance) if pca.total_variance else 1.0
+    epochs = len(inverter.history_.get("loss", []))
+    return {"pca_variance_fraction": kept, "epochs_trained": epochs}
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+
+
+def _jsonable(value):
+    """NumPy scalars and arrays to Python, non-finite floats to None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# -- the summary ---------------------------------------------------------------------------
+def _number(value: float | None, name: str = "") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    digits = {"teff": "{:.0f}", "resolution": "{:.0f}", "vsini": "{:.1f}", "vmic": "{:.2f}"}
+    return digits.get(name, "{:.3g}").format(value)
+
+
+def _mae_rms(entry: dict, name: str) -> str:
+    errors = entry["errors"][name]
+    return f"{_number(errors['mae'], name)} / {_number(errors['rms'], name)}"
+
+
+def accuracy_rows(accuracy: dict, names: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """The accuracy table as text: one row per parameter, "MAE / RMS" per part, the paper's.
+
+    Returns
+    -------
+    header, rows
+    """
+    parts = accuracy["parts"]
+    shown = [p for p in (*TABLE_PARTS, "mean_predictor") if p in parts]
+    header = ["parameter", *[p.replace("_", " ") for p in shown], "paper (train/val/test/gen)"]
+    rows = []
+    for name in names:
+        unit = next(iter(parts.values()))["errors"][name]["unit"]
+        cells = [f"{name} ({unit})" if unit else name]
+        cells += [_mae_rms(parts[part], name) for part in shown]
+        paper = PAPER["table3"].get(name)
+        cells.append(" / ".join(_number(v, name) for v in paper) if paper else "not given")
+        rows.append(cells)
+    return header, rows
+
+
+def summary_blocks(report: dict, names: Sequence[str]) -> list[tuple]:
+    """The summary as blocks: ``("h", text)``, ``("p", text)``, ``("table", header, rows)``,
+    ``("img", file, caption)``; rendered by :func:`render_markdown` and :func:`render_html`."""
+    residuals, plane = report["residuals"], report["heat_map"]
+    overall = residuals["overall"]
+    median_ok = overall["median"] < PAPER["median_abs_residual_below"]
+    heat_ok = plane["maximum"] < PAPER["heat_map_mean_abs_residual_below"]
+    grid = report["grid"]
+    blocks: list[tuple] = [
+        ("h", "spectral-cvae validation report"),
+        (
+            "p",
+            f"Grid {grid['file'] or '(in memory)'}: {grid['n_spectra']} spectra x "
+            f"{grid['n_pixels']} pixels, {grid['wavelength_range_angstrom'][0]:.2f}-"
+            f"{grid['wavelength_range_angstrom'][1]:.2f} A. Split (seed {report['split']['seed']})"
+            f": train {report['split']['train']}, validation {report['split']['validation']}, "
+            f"test {report['split']['test']}. Generation with latent = {report['latent']!r}. "
+            f"Delta F = generated - synthetic, in continuum units.",
+        ),
+        ("h", "Residuals on the test spectra"),
+        (
+            "table",
+            ["quantity", "ours", "paper"],
+            [
+                [
+                    "median |Delta F|",
+                    f"{overall['median']:.2e} ({'meets' if median_ok else 'misses'} the paper)",
+                    f"< {PAPER['median_abs_residual_below']:.1e}",
+                ],
+                [
+                    "68th / 95th / 99th percentile |Delta F|",
+                    f"{overall['p68']:.2e} / {overall['p95']:.2e} / {overall['p99']:.2e}",
+                    "-",
+                ],
+                [
+                    "mean |Delta F|, RMS, largest",
+                    f"{overall['mean']:.2e}, {overall['rms']:.2e}, {overall['max']:.2e}",
+                    "-",
+                ],
+                ["bias (mean Delta F)", f"{overall['bias']:+.2e}", "no wavelength bias"],
+                [
+                    f"largest mean |Delta F| in a {plane['x']}-{plane['y']} bin",
+                    f"{plane['maximum']:.2e} ({'meets' if heat_ok else 'misses'} the paper; "
+                    f"{plane['n_empty_bins']} of {len(plane['count']) * len(plane['count'][0])} "
+                    f"bins empty)",
+                    f"< {PAPER['heat_map_mean_abs_residual_below']:.0e} everywhere",
+                ],
+                ["test spectra", str(residuals["n_spectra"]), str(PAPER["test_spectra"])],
+            ],
+        ),
+        (
+            "p",
+            "Marginals (Spearman rank correlation of each spectrum's mean |Delta F| with each "
+            "parameter; near 0 means no trend): "
+            + ", ".join(
+                f"{name} {'-' if m['spearman'] is None else format(m['spearman'], '+.2f')}"
+                for name, m in report["marginals"]["mean_abs"].items()
+            )
+            + ".",
+        ),
+    ]
+    if "accuracy" in report:
+        header, rows = accuracy_rows(report["accuracy"], names)
+        measures = report["accuracy"]["error_measures"]
+        blocks += [
+            ("h", "Inverter accuracy (the paper's Table 3)"),
+            (
+                "p",
+                f"Each cell: MAE / RMS, in the parameter's unit (MAE = {measures['mae']}; RMS = "
+                f"{measures['rms']}). 'generated': the inverter applied to spectra generated at "
+                f"the test parameters. 'mean predictor': always the mean training parameters, "
+                f"the floor to beat. The paper does not say which error its table gives. "
+                f"PCA keeps {report['inverter']['pca_variance_fraction']:.4%} of the variance "
+                f"with {report['inverter']['hyperparameters']['n_components']} components; the "
+                f"network trained for {report['inverter']['epochs_trained']} epochs.",
+            ),
+            ("table", header, rows),
+        ]
+        noise = report["accuracy"]["noise"]
+        if noise["signal_to_noise"]:
+            levels = list(noise["signal_to_noise"])
+            blocks += [
+                ("p", f"Test spectra with added noise ({noise['model']}); MAE / RMS:"),
+                (
+                    "table",
+                    ["parameter", *[f"S/N {s}" for s in levels]],
+                    [
+                        [name, *[_mae_rms(noise["signal_to_noise"][s], name) for s in levels]]
+                        for name in names
+                    ],
+                ),
+            ]
+    speed = report["speed"]
+    generation = speed["generation"]
+    synthesis = speed["synthesis"]
+    speed_rows = [
+        ["generation, one spectrum per call", f"{generation['single_seconds'] * 1e3:.2f} ms"],
+        [
+            f"generation, batches of {generation['batch_size']}",
+            f"{generation['batched_seconds_per_spectrum'] * 1e3:.3f} ms per spectrum",
+        ],
+        [
+            "one SYNSPEC synthesis",
+            f"{synthesis['seconds']:.1f} s"
+            if synthesis["measured"]
+            else f"not measured: {synthesis['reason']}",
+        ],
+    ]
+    if synthesis["measured"]:
+        speed_rows.append(
+            [
+                "speed-up (synthesis / generation)",
+                f"{speed['speedup_single']:.0f}x single, {speed['speedup_batched']:.0f}x batched",
+            ]
+        )
+    blocks += [
+        ("h", "Speed"),
+        ("table", ["step", "time"], speed_rows),
+        ("p", f"Paper: {PAPER['speedup']}."),
+    ]
+    captions = {
+        "residual_spectrum": "Bias, scatter and |Delta F| percentiles against wavelength",
+        "heat_map": "Mean |Delta F| over the parameter plane, and spectra per bin",
+        "marginals": "Mean |Delta F| per spectrum against each parameter (median, 16-84 %)",
+        "marginals_bias": "Mean Delta F per spectrum against each parameter",
+        "example": "A typical test spectrum, generated over synthetic, with its residual",
+        "accuracy_table": "The accuracy table",
+    }
+    figures = [(k, v) for k, v in report["files"].items() if k in captions]
+    if figures:
+        blocks.append(("h", "Figures"))
+        blocks += [("img", Path(path).name, captions[key]) for key, path in figures]
+    return blocks
+
+
+def render_markdown(blocks: list[tuple]) -> str:
+    """Markdown text of summary blocks."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            lines += [f"{'#' if not lines else '##'} {block[1]}", ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            # A bare "|" (as in |Delta F|) would end a Markdown table cell.
+            lines.append("| " + " | ".join(h.replace("|", "\\|") for h in header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "img":
+            lines += [f"![{block[2]}]({block[1]})", ""]
+    return "\n".join(lines)
+
+
+def render_html(blocks: list[tuple]) -> str:
+    """A standalone HTML page of summary blocks (figures linked by file name)."""
+    body: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h":
+            tag = "h1" if not body else "h2"
+            body.append(f"<{tag}>{html.escape(block[1])}</{tag}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(block[1])}</p>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                for row in block[2]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "img":
+            body.append(
+                f'<figure><img src="{html.escape(block[1])}" alt="{html.escape(block[2])}" '
+                f'style="max-width:100%"><figcaption>{html.escape(block[2])}</figcaption></figure>'
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>spectral-cvae validation'
+        f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

@@ -1,0 +1,27 @@
+"""The conditional VAE: configuration, training, saved models and spectrum generation.
+
+>>> from spectral_cvae.model import CVAEConfig, train, load_model    # doctest: +SKIP
+>>> generator = train("grid.h5", CVAEConfig.preset("demo"), out="model.keras")
+>>> flux = load_model("model.keras").generate({"teff": 5800, "logg": 4.4, "vsini": 2,
+...                                           "mh": 0, "vmic": 1, "resolution": 50000})
+"""
+
+from .artifact import ModelFileError, load_model, save_model
+from .config import PRESETS, CVAEConfig
+from .cvae import CVAE, Sampling
+from .generator import ExtrapolationWarning, GenerationResult, SpectrumGenerator
+from .training import train
+
+__all__ = [
+    "CVAE",
+    "CVAEConfig",
+    "ExtrapolationWarning",
+    "GenerationResult",
+    "ModelFileError",
+    "PRESETS",
+    "Sampling",
+    "SpectrumGenerator",
+    "load_model",
+    "save_model",
+    "train",
+]

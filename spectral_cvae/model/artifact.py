@@ -1,0 +1,165 @@
+"""One file per trained model: weights, normalization, wavelengths, space, config, provenance.
+
+A model is saved as a Keras ``.keras`` archive whose model config carries everything
+generation needs (wavelength grid, parameter space with its min-max ranges, the flux scale
+inside the decoder, the :class:`CVAEConfig`) and where it came from (grid fingerprint,
+split, package versions, training history). Files are written atomically and read with
+Keras safe mode, so loading a model never runs code stored in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import zipfile
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GridFileError
+from ..files import atomic_path
+from ..grid.store import SpectralGrid
+from .cvae import CVAE, PACKAGE
+from .generator import SpectrumGenerator
+
+FULL_HASH_BYTES = 1 << 30
+"""Grid files up to this size are hashed whole (sha256); larger ones are fingerprinted."""
+
+
+class ModelFileError(GridFileError):
+    """A model file that is missing, truncated, corrupt or not a spectral-cvae model."""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a trained model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in ("spectral-cvae", "tensorflow", "keras", "numpy", "h5py"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def grid_fingerprint(grid: SpectralGrid) -> dict:
+    """Identify the grid a model was trained on.
+
+    Returns
+    -------
+    dict
+        ``sha256`` of the whole file for files up to 1 GiB; for larger files and in-memory
+        grids, ``fingerprint``: a sha256 of the wavelengths, parameters, flux shape and the
+        grid's provenance (cheap, and changes whenever the grid's content description does).
+    """
+    digest = hashlib.sha256()
+    for array in (grid.wavelength, grid.parameters):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    digest.update(
+        json.dumps([grid.n_spectra, grid.n_pixels, grid.provenance], default=str).encode()
+    )
+    info = {
+        "n_spectra": grid.n_spectra,
+        "n_pixels": grid.n_pixels,
+        "fingerprint": digest.hexdigest(),
+    }
+    if grid.path is not None:
+        info["file"] = Path(grid.path).name
+        size = os.path.getsize(grid.path)
+        info["bytes"] = size
+        if size <= FULL_HASH_BYTES:
+            whole = hashlib.sha256()
+            with open(grid.path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 22), b""):
+                    whole.update(block)
+            info["sha256"] = whole.hexdigest()
+    return info
+
+
+def describe_training(grid: SpectralGrid, split, seed: int) -> dict:
+    """Provenance of a training run: grid, split sizes, seed, versions, time."""
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "grid": grid_fingerprint(grid),
+        "grid_provenance": grid.provenance,
+        "split": {"seed": int(split.seed), **split.sizes()},
+        "seed": int(seed),
+        "versions": package_versions(),
+    }
+
+
+def save_model(
+    generator: SpectrumGenerator | CVAE, path: str | os.PathLike, overwrite: bool = True
+) -> Path:
+    """Write a model to one ``.keras`` file, atomically (without optimizer state).
+
+    Parameters
+    ----------
+    generator
+        A :class:`SpectrumGenerator` or its :class:`CVAE`.
+    path
+        Destination; must end in ``.keras``. It appears only once complete.
+    overwrite
+        Replace an existing file.
+    """
+    import keras
+
+    model = generator.model if isinstance(generator, SpectrumGenerator) else generator
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: a model file name must end in .keras")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+    if getattr(model, "optimizer", None) is not None:
+        # A fitted model would carry Adam's two moments: three times the weights' size.
+        bare = CVAE(model.config, model.n_pixels, model.n_conditions, model.seed, model.metadata)
+        bare.build_all()
+        bare.set_weights(model.get_weights())
+        model = bare
+    with atomic_path(path, suffix=".tmp.keras") as temporary:
+        keras.saving.save_model(model, temporary)
+    return path
+
+
+def load_model(path: str | os.PathLike) -> SpectrumGenerator:
+    """Read a model written by :func:`save_model` (Keras safe mode: no stored code runs).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, truncated, corrupt, or not a spectral-cvae model.
+    """
+    import keras
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such model file")
+    _check_archive(path)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for damaged archives; name the file.
+        raise ModelFileError(
+            f"{path}: cannot be loaded as a spectral-cvae model, the file is damaged or was "
+            f"written by an incompatible version ({type(exc).__name__}: {exc})"
+        ) from exc
+    return SpectrumGenerator(model)
+
+
+def _check_archive(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ModelFileError(
+            f"{path}: not a readable .keras model archive, the file is truncated or corrupt ({exc})"
+        ) from exc
+    if damaged is not None:
+        raise ModelFileError(f"{path}: member {damaged} of the archive is corrupt")
+    if config.get("registered_name") != f"{PACKAGE}>CVAE":
+        raise ModelFileError(
+            f"{path}: a Keras model of class {config.get('class_name')!r}, not a spectral-cvae CVAE"
+        )

@@ -1,0 +1,198 @@
+"""The conditional VAE of Gebran & Bentley (2025), in the style of Keras's VAE example.
+
+The encoder sees a spectrum together with its six normalized parameters and returns the
+mean and log-variance of q(z | x, c); the decoder turns [z, c] back into a spectrum through
+a sigmoid layer. Training minimizes MSE(x, x_hat) + beta * KL(q(z | x, c) || N(0, I)), and
+both terms are reported as metrics, so callbacks can monitor ``val_reconstruction_loss``.
+Generation needs only :attr:`CVAE.decoder`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from .config import CVAEConfig
+
+PACKAGE = "spectral_cvae"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Sampling(layers.Layer):
+    """Draw z = mean + exp(log_var / 2) * epsilon, epsilon ~ N(0, I) (reparameterization)."""
+
+    def __init__(self, seed: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        epsilon = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * epsilon
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClipLogVariance(layers.Layer):
+    """Bound the latent log-variance to (-limit, limit), so exp(log_var) stays finite.
+
+    A smooth clip, limit * tanh(log_var / limit): a hard clip has zero gradient outside the
+    range and can leave a latent dimension stuck at the bound for the rest of training.
+    """
+
+    def __init__(self, limit: float = 10.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.limit = float(limit)
+
+    def call(self, log_var):
+        return self.limit * ops.tanh(log_var / self.limit)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "limit": self.limit}
+
+
+def build_encoder(
+    config: CVAEConfig, n_pixels: int, n_conditions: int = 6, seed: int | None = None
+) -> keras.Model:
+    """q(z | x, c): [spectrum, condition] -> (z_mean, z_log_var, z)."""
+    flux = keras.Input(shape=(n_pixels,), name="flux")
+    condition = keras.Input(shape=(n_conditions,), name="condition")
+    # Line depths 1 - F are near 0 over most pixels, so the first layer starts well scaled.
+    depth = layers.Rescaling(-1.0, offset=1.0, name="line_depth")(flux)
+    x = layers.Concatenate(name="depth_and_condition")([depth, condition])
+    for k, units in enumerate(config.encoder_units):
+        x = layers.Dense(units, activation="relu", name=f"encoder_dense_{k}")(x)
+    z_mean = layers.Dense(config.latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(config.latent_dim, name="z_log_var_raw")(x)
+    z_log_var = ClipLogVariance(config.log_var_limit, name="z_log_var")(z_log_var)
+    z = Sampling(seed=seed, name="z")([z_mean, z_log_var])
+    return keras.Model([flux, condition], [z_mean, z_log_var, z], name="encoder")
+
+
+def build_decoder(config: CVAEConfig, n_pixels: int, n_conditions: int = 6) -> keras.Model:
+    """p(x | z, c): [z, condition] -> flux in (0, flux_scale), continuum-normalized."""
+    z = keras.Input(shape=(config.latent_dim,), name="z")
+    condition = keras.Input(shape=(n_conditions,), name="condition")
+    x = layers.Concatenate(name="z_and_condition")([z, condition])
+    for k, units in enumerate(config.decoder_units):
+        x = layers.Dense(units, activation="relu", name=f"decoder_dense_{k}")(x)
+    # Start every pixel at the continuum: sigmoid(bias) * flux_scale = 1.
+    continuum = math.log(1.0 / (config.flux_scale - 1.0))
+    x = layers.Dense(
+        n_pixels,
+        activation="sigmoid",
+        bias_initializer=keras.initializers.Constant(continuum),
+        name="sigmoid",
+    )(x)
+    flux = layers.Rescaling(config.flux_scale, name="flux")(x)
+    return keras.Model([z, condition], flux, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CVAE(keras.Model):
+    """Conditional VAE over spectra of ``n_pixels`` conditioned on ``n_conditions`` values.
+
+    Parameters
+    ----------
+    config
+        Architecture and training settings (a :class:`CVAEConfig` or its dictionary).
+    n_pixels
+        Spectrum length.
+    n_conditions
+        Length of the condition vector (the parameters, min-max normalized to [0, 1]).
+    seed
+        Seed of the reparameterization noise.
+    metadata
+        JSON-ready description saved with the model: wavelengths, parameter space,
+        provenance. Read by :class:`~spectral_cvae.model.SpectrumGenerator`.
+
+    Notes
+    -----
+    Data are ``(flux, condition)`` pairs: ``fit`` sees flux as x and the condition as y.
+    """
+
+    def __init__(
+        self,
+        config: CVAEConfig | dict,
+        n_pixels: int,
+        n_conditions: int = 6,
+        seed: int | None = None,
+        metadata: dict | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = config if isinstance(config, CVAEConfig) else CVAEConfig.from_dict(config)
+        self.n_pixels, self.n_conditions, self.seed = int(n_pixels), int(n_conditions), seed
+        self.metadata = dict(metadata or {})
+        self.encoder = build_encoder(self.config, self.n_pixels, self.n_conditions, seed)
+        self.decoder = build_decoder(self.config, self.n_pixels, self.n_conditions)
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self) -> list:
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def call(self, inputs, training: bool = False):
+        flux, condition = inputs
+        _, _, z = self.encoder([flux, condition], training=training)
+        return self.decoder([z, condition], training=training)
+
+    def compute_losses(self, flux, condition, training: bool = False):
+        """Return (total, reconstruction, KL) for one batch, each a scalar.
+
+        Reconstruction: squared flux error averaged over pixels and spectra (flux units^2),
+        so it reads directly as the square of an rms flux error. KL: summed over the latent
+        dimensions, averaged over spectra.
+        """
+        z_mean, z_log_var, z = self.encoder([flux, condition], training=training)
+        reconstruction = self.decoder([z, condition], training=training)
+        reconstruction_loss = ops.mean(ops.square(flux - reconstruction))
+        kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+        kl_loss = ops.mean(ops.sum(kl, axis=1))
+        total = reconstruction_loss + self.config.beta * kl_loss
+        return total, reconstruction_loss, kl_loss
+
+    def _track(self, total, reconstruction_loss, kl_loss) -> dict:
+        self.total_loss_tracker.update_state(total)
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
+        self.kl_loss_tracker.update_state(kl_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        flux, condition, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(flux, condition, training=True)
+        gradients = tape.gradient(losses[0], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        return self._track(*losses)
+
+    def test_step(self, data):
+        flux, condition, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._track(*self.compute_losses(flux, condition, training=False))
+
+    def build_all(self) -> None:
+        """Create every weight (and the optimizer's, if compiled) without data."""
+        flux = ops.zeros((1, self.n_pixels))
+        condition = ops.zeros((1, self.n_conditions))
+        self([flux, condition])
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.trainable_variables)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "n_pixels": self.n_pixels,
+            "n_conditions": self.n_conditions,
+            "seed": self.seed,
+            "metadata": self.metadata,
+        }

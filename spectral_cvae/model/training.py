@@ -1,0 +1,435 @@
+"""Training a CVAE on a grid: Adam, learning-rate schedule, early stopping, resumable.
+
+Both callbacks of the paper monitor the *validation reconstruction loss*: ReduceLROnPlateau
+(the paper's "dynamical learning rate") and EarlyStopping (paper: patience 50), with the
+best epoch's weights kept. After every epoch a checkpoint (weights with the optimizer state,
+the callbacks' counters and the history) is written atomically, so an interrupted run
+started again with the same arguments continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ..errors import GridFileError, GridInputError
+from ..files import atomic_path
+from ..grid.splits import GridSplit
+from ..grid.store import SpectralGrid
+from ..grid.wavelength import paper_wavelength
+from .artifact import describe_training, save_model
+from .config import CVAEConfig
+from .cvae import CVAE
+from .data import augmented_space, is_base_grid, make_dataset
+from .generator import SpectrumGenerator
+
+STATE_FILE = "state.json"
+
+
+class TrainingCheckpoint(keras.callbacks.Callback):
+    """Save everything needed to resume after each epoch; keep the best weights.
+
+    Parameters
+    ----------
+    directory
+        Folder of the checkpoint: ``state.json``, ``epoch-NNNNN.weights.h5`` (weights and
+        optimizer state) and ``best.npz`` (the best epoch's weights).
+    monitor
+        Quantity whose minimum defines the best epoch.
+    identity
+        JSON-ready description of the run (config, grid, split); a checkpoint made by a
+        different run is refused instead of resumed.
+    stateful
+        Callbacks whose counters (``wait``, ``best``, ...) are saved and restored.
+    history_path
+        If given, the history is also written there as JSON with each checkpoint.
+    every
+        Write the checkpoint every this many epochs (and when training ends); an
+        interruption loses at most this many epochs. None: never write (only the best
+        weights are kept, in memory).
+    """
+
+    COUNTERS = ("wait", "best", "best_epoch", "cooldown_counter", "stopped_epoch")
+
+    def __init__(
+        self,
+        directory: Path,
+        monitor: str,
+        identity: dict,
+        stateful: list[keras.callbacks.Callback],
+        history_path: Path | None = None,
+        every: int | None = 1,
+    ) -> None:
+        super().__init__()
+        self.directory, self.monitor, self.identity = Path(directory), monitor, identity
+        self.stateful, self.history_path = stateful, history_path
+        self.history: list[dict] = []
+        self.best, self.best_epoch = math.inf, None
+        self.every = None if every is None else max(1, int(every))
+        self._saved_epoch = 0
+        self._best_weights: list[np.ndarray] | None = None
+        self._restored_counters: list[dict] | None = None
+
+    # -- resuming --------------------------------------------------------------------------
+    def resume(self, model: CVAE) -> int:
+        """Load a checkpoint into ``model`` if one exists; return the epoch to start at."""
+        state_path = self.directory / STATE_FILE
+        if not state_path.exists():
+            return 0
+        try:
+            state = json.loads(state_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GridFileError(f"{state_path}: unreadable training checkpoint ({exc})") from exc
+        if state.get("identity") != json.loads(json.dumps(self.identity)):
+            raise GridFileError(
+                f"{self.directory}: a checkpoint of a different run (other grid, split or "
+                f"config); delete it to start afresh, or pass resume=False"
+            )
+        model.build_all()
+        model.load_weights(self.directory / state["weights"])
+        model.optimizer.learning_rate.assign(state["learning_rate"])
+        self.history = state["history"]
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self._restored_counters = state["counters"]
+        self._saved_epoch = int(state["epoch"]) + 1
+        return self._saved_epoch
+
+    def on_train_begin(self, logs=None) -> None:
+        # Runs after the other callbacks' on_train_begin, which reset their counters.
+        if self._restored_counters is not None:
+            for callback, counters in zip(self.stateful, self._restored_counters):
+                for name, value in counters.items():
+                    setattr(callback, name, value)
+
+    # -- saving ----------------------------------------------------------------------------
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.history.append({"epoch": epoch, **logs, "learning_rate": learning_rate})
+        value = logs.get(self.monitor, math.inf)
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            self._best_weights = self.model.get_weights()
+        if self.every is None:
+            return
+        if epoch + 1 - self._saved_epoch >= self.every or self.model.stop_training:
+            self.save(epoch, learning_rate)
+
+    def on_train_end(self, logs=None) -> None:
+        if (
+            self.every is not None
+            and self.history
+            and self._saved_epoch <= self.history[-1]["epoch"]
+        ):
+            self.save(self.history[-1]["epoch"], self.history[-1]["learning_rate"])
+
+    def save(self, epoch: int, learning_rate: float) -> None:
+        """Write the checkpoint of the end of ``epoch``."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self._best_weights is not None:
+            with atomic_path(self.directory / "best.npz", suffix=".tmp.npz") as temporary:
+                np.savez(temporary, *self._best_weights)
+        # Each epoch's weights get their own name and state.json is replaced last, so a
+        # crash at any moment leaves a consistent (weights, state) pair.
+        weights = f"epoch-{epoch:05d}.weights.h5"
+        with atomic_path(self.directory / weights, suffix=".tmp.weights.h5") as temporary:
+            self.model.save_weights(temporary)
+        state = {
+            "identity": self.identity,
+            "epoch": epoch,
+            "weights": weights,
+            "learning_rate": learning_rate,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "counters": [
+                {n: _plain(getattr(c, n)) for n in self.COUNTERS if hasattr(c, n)}
+                for c in self.stateful
+            ],
+        }
+        with atomic_path(self.directory / STATE_FILE) as temporary:
+            temporary.write_text(json.dumps(state))
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+        if self.history_path is not None:
+            with atomic_path(self.history_path) as temporary:
+                temporary.write_text(json.dumps(self.history, indent=1))
+        self._saved_epoch = epoch + 1
+
+    def best_weights(self) -> list[np.ndarray] | None:
+        """The best epoch's weights, if any epoch finished."""
+        if self._best_weights is not None:
+            return self._best_weights
+        path = self.directory / "best.npz"
+        if not path.exists():
+            return None
+        with np.load(path) as data:
+            return [data[f"arr_{k}"] for k in range(len(data.files))]
+
+
+def _plain(value: object) -> object:
+    value = keras.ops.convert_to_numpy(value) if hasattr(value, "shape") else value
+    return float(value) if isinstance(value, (np.floating, np.ndarray)) else value
+
+
+def _open(grid: SpectralGrid | str | os.PathLike) -> tuple[SpectralGrid, bool]:
+    if isinstance(grid, SpectralGrid):
+        return grid, False
+    return SpectralGrid.open(grid), True
+
+
+def _split(grid: SpectralGrid, split: object, config: CVAEConfig, seed: int) -> GridSplit:
+    if split is None:
+        return grid.split(test=config.test, validation=config.validation, seed=seed)
+    if isinstance(split, GridSplit):
+        if split.n_spectra != grid.n_spectra:
+            raise GridInputError(
+                f"split drawn for {split.n_spectra} spectra, but the grid has {grid.n_spectra}"
+            )
+        return split
+    return GridSplit.load(split, n_spectra=grid.n_spectra)
+
+
+def train(
+    grid: SpectralGrid | str | os.PathLike,
+    config: CVAEConfig | None = None,
+    split: GridSplit | str | os.PathLike | None = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    checkpoint_every: int = 1,
+    wavelength: np.ndarray | None = None,
+    callbacks: list[keras.callbacks.Callback] | tuple = (),
+    verbose: int | str = "auto",
+) -> SpectrumGenerator:
+    """Train a conditional VAE on a grid of spectra.
+
+    Parameters
+    ----------
+    grid
+        A :class:`SpectralGrid` or the path of a grid file. A *base* grid (parameters
+        teff, logg, mh, vmic only) is broadened on the fly to ``config.draws_per_model``
+        random (v sin i, R) pairs per model and epoch.
+    config
+        Hyper-parameters; default ``CVAEConfig.preset("paper")``.
+    split
+        Train / validation / test rows (a :class:`GridSplit` or its JSON file); default a
+        split drawn with ``config.test``, ``config.validation`` and ``seed``. Test rows are
+        never read. For a base grid the split is over base models.
+    seed
+        Seeds weights, shuffling, z draws and (for a default split) the split.
+    out
+        If given, the trained model is saved there (``.keras``), with its history beside it
+        (``<name>.history.csv`` and ``.history.json``).
+    checkpoint_dir
+        Folder for the per-epoch checkpoint; default ``<out>.checkpoint`` when ``out`` is
+        given (deleted once the model is saved). Without either, a temporary folder keeps
+        the best weights and nothing can be resumed.
+    resume
+        Continue from a checkpoint found in ``checkpoint_dir`` (the default), or discard it.
+    checkpoint_every
+        Epochs between checkpoints: an interruption loses at most this many epochs. Raise
+        it when epochs take less time than writing the weights and optimizer state.
+    wavelength
+        Output wavelengths, Angstrom, for a base grid (default the paper's 4450-5400 A).
+    callbacks
+        Extra Keras callbacks, called after the built-in ones.
+    verbose
+        Keras verbosity: ``"auto"`` (a progress bar), 0 (silent), 1 or 2.
+
+    Returns
+    -------
+    SpectrumGenerator
+        The trained model with the best epoch's weights; its ``provenance`` holds the
+        history, the grid fingerprint and the package versions.
+    """
+    config = config or CVAEConfig.preset("paper")
+    grid, opened = _open(grid)
+    try:
+        return _train(
+            grid,
+            config,
+            split,
+            seed,
+            out,
+            checkpoint_dir,
+            resume,
+            checkpoint_every,
+            wavelength,
+            callbacks,
+            verbose,
+        )
+    finally:
+        if opened:
+            grid.close()
+
+
+def _train(
+    grid,
+    config,
+    split,
+    seed,
+    out,
+    checkpoint_dir,
+    resume,
+    checkpoint_every,
+    wavelength,
+    callbacks,
+    verbose,
+):
+    split = _split(grid, split, config, seed)
+    if is_base_grid(grid):
+        space = augmented_space(grid.space)
+        wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
+    else:
+        space, wavelength = grid.space, grid.wavelength
+    out = Path(out) if out is not None else None
+    if checkpoint_dir is None and out is not None:
+        checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    # Without a place to resume from, nothing is written; the best weights stay in memory.
+    own_directory = checkpoint_dir is None
+    if own_directory:
+        checkpoint_dir = tempfile.mkdtemp(prefix="spectral-cvae-")
+    if checkpoint_dir is not None and not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    keras.utils.set_random_seed(seed)
+    provenance = describe_training(grid, split, seed)
+    metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
+    model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.build_all()
+
+    common = {
+        "space": space,
+        "batch_size": config.batch_size,
+        "flux_scale": config.flux_scale,
+        "seed": seed,
+        "in_memory_bytes": config.in_memory_mb * 2**20,
+        "wavelength": wavelength,
+        "draws_per_model": config.draws_per_model,
+    }
+    train_data, train_source = make_dataset(grid, split.train, shuffle=True, **common)
+    has_validation = len(split.validation) > 0
+    monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
+    validation_data, validation_source = (
+        make_dataset(grid, split.validation, shuffle=False, **common)
+        if has_validation
+        else (None, None)
+    )
+
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        factor=config.lr_factor,
+        patience=config.lr_patience,
+        min_lr=config.min_learning_rate,
+        mode="min",
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=config.patience, mode="min"
+    )
+    history_json = out.with_name(out.stem + ".history.json") if out is not None else None
+    history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
+    identity = {
+        "config": config.to_dict(),
+        "grid": provenance["grid"],
+        "split": provenance["split"],
+        "seed": seed,
+    }
+    checkpoint = TrainingCheckpoint(
+        Path(checkpoint_dir),
+        monitor,
+        identity,
+        [reduce_lr, early_stopping],
+        history_json,
+        every=None if own_directory else checkpoint_every,
+    )
+    try:
+        return _fit(
+            model,
+            checkpoint,
+            train_data,
+            train_source,
+            validation_data,
+            validation_source,
+            [reduce_lr, early_stopping, checkpoint],
+            history_csv,
+            callbacks,
+            verbose,
+            provenance,
+            metadata,
+            out,
+        )
+    finally:
+        # A run's own folder goes with it; a named one stays for resuming until saved.
+        if own_directory:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def _fit(
+    model,
+    checkpoint,
+    train_data,
+    train_source,
+    validation_data,
+    validation_source,
+    built_in,
+    history_csv,
+    callbacks,
+    verbose,
+    provenance,
+    metadata,
+    out,
+):
+    initial_epoch = checkpoint.resume(model)
+    if history_csv is not None:
+        built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
+    built_in.append(
+        keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: setattr(train_source, "epoch", epoch)
+        )
+    )
+
+    if initial_epoch < model.config.epochs:
+        try:
+            model.fit(
+                train_data,
+                shuffle=False,  # the dataset shuffles itself, seeded per epoch
+                validation_data=validation_data,
+                epochs=model.config.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=[*built_in, *callbacks],
+                verbose=verbose,
+            )
+        except Exception as exc:
+            for source in (train_source, validation_source):
+                if source is not None and source.error is not None:
+                    raise source.error from exc
+            raise
+    best = checkpoint.best_weights()
+    if best is not None:
+        model.set_weights(best)
+    provenance.update(
+        {
+            "epochs_trained": len(checkpoint.history),
+            "best_epoch": checkpoint.best_epoch,
+            "monitor": checkpoint.monitor,
+            "history": checkpoint.history,
+        }
+    )
+    model.metadata = {**metadata, "provenance": provenance}
+    generator = SpectrumGenerator(model)
+    if out is not None:
+        save_model(generator, out)
+        shutil.rmtree(checkpoint.directory, ignore_errors=True)
+    return generator

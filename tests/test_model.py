@@ -1,0 +1,249 @@
+"""The conditional VAE: architecture, losses, training, resuming, saved files."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from spectral_cvae.errors import GridFileError, GridInputError
+from spectral_cvae.grid import SpectralGrid, uniform_grid
+from spectral_cvae.grid.augment import BASE_SPACE
+from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
+from spectral_cvae.model import CVAE, CVAEConfig, ModelFileError, load_model, train
+from spectral_cvae.model.data import make_dataset
+from spectral_cvae.parameters import PAPER_SPACE
+
+TINY = CVAEConfig.preset(
+    "demo",
+    encoder_units=(32, 16),
+    decoder_units=(16, 32),
+    latent_dim=4,
+    batch_size=8,
+    epochs=3,
+    learning_rate=3e-3,
+)
+"""A model small enough to train in a second on a 2-core CPU."""
+
+
+def toy_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
+    """Toy spectra of 299 pixels around the Mg b triplet, depending on the parameters."""
+    wavelength = uniform_grid(5160.0, 5189.9, 0.1)
+    base = toy_base_parameters(n, seed)
+    flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    parameters = np.column_stack(
+        [base[:, 0], base[:, 1], rng.uniform(0, 300, n), base[:, 2], base[:, 3]]
+        + [rng.uniform(1000, 115000, n)]
+    )
+    return SpectralGrid(wavelength, flux, parameters, provenance={"made_by": "test"})
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory):
+    return toy_grid().save(tmp_path_factory.mktemp("grid") / "toy.h5")
+
+
+@pytest.fixture(scope="module")
+def trained(grid_file, tmp_path_factory):
+    """A tiny model trained for a few epochs and saved; (generator, model file)."""
+    out = tmp_path_factory.mktemp("model") / "tiny.keras"
+    generator = train(grid_file, TINY.replace(epochs=4), seed=0, out=out, verbose=0)
+    return generator, out
+
+
+class StopAt(keras.callbacks.Callback):
+    """Simulate a crash at the end of an epoch (after the checkpoint is written)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class EpochsSeen(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs: list[int] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_paper_preset_is_the_papers_172_million_parameter_network():
+    paper = CVAEConfig.preset("paper")
+    assert (paper.encoder_units, paper.decoder_units, paper.latent_dim) == (
+        (4000, 2000, 1000),
+        (1000, 2000, 4000),
+        100,
+    )
+    assert (paper.batch_size, paper.patience, paper.beta) == (512, 50, 1.0)
+    assert paper.n_parameters(19000) == 172_363_200
+    model = CVAE(CVAEConfig.preset("demo"), n_pixels=500)
+    assert model.encoder.count_params() + model.decoder.count_params() == (
+        CVAEConfig.preset("demo").n_parameters(500)
+    )
+
+
+def test_config_presets_take_overrides_and_round_trip_through_json():
+    config = CVAEConfig.preset("demo", epochs=5, beta=0.5)
+    assert config.epochs == 5 and config.beta == 0.5 and config.latent_dim == 16
+    assert CVAEConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(TypeError, match="no field"):
+        CVAEConfig.preset("demo", epoch=5)
+    with pytest.raises(KeyError, match="no preset"):
+        CVAEConfig.preset("huge")
+    with pytest.raises(GridInputError, match="flux_scale"):
+        CVAEConfig(flux_scale=1.0)
+
+
+def test_encoder_and_decoder_shapes_and_value_ranges():
+    model = CVAE(TINY, n_pixels=299, seed=1)
+    flux = np.full((5, 299), 50.0, dtype=np.float32)  # absurd input: log-variance must stay bounded
+    condition = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    z_mean, z_log_var, z = (np.asarray(t) for t in model.encoder([flux, condition]))
+    assert z_mean.shape == z_log_var.shape == z.shape == (5, 4)
+    assert np.all(np.abs(z_log_var) <= TINY.log_var_limit)
+    z = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
+    out = np.asarray(model.decoder([z, condition]))
+    assert out.shape == (5, 299) and out.dtype == np.float32
+    assert np.all((out > 0) & (out <= TINY.flux_scale))
+    # An untrained decoder starts near the continuum, where most pixels of a spectrum are.
+    assert abs(np.median(out) - 1.0) < 0.05
+    assert [m.name for m in model.metrics] == ["loss", "reconstruction_loss", "kl_loss"]
+
+
+def test_loss_decreases_and_both_terms_are_reported_by_name(grid_file):
+    generator = train(grid_file, TINY.replace(epochs=12), seed=0, verbose=0)
+    history = generator.provenance["history"]
+    assert {"loss", "reconstruction_loss", "kl_loss", "val_reconstruction_loss"} <= set(history[0])
+    first, best = history[0], min(h["val_reconstruction_loss"] for h in history)
+    assert best < 0.5 * first["val_reconstruction_loss"]
+    assert history[-1]["reconstruction_loss"] < first["reconstruction_loss"]
+    for h in history:
+        assert h["loss"] == pytest.approx(h["reconstruction_loss"] + h["kl_loss"], rel=1e-4)
+
+
+def test_the_same_seed_gives_the_same_model(grid_file):
+    config = TINY.replace(epochs=2)
+    a = train(grid_file, config, seed=3, verbose=0)
+    b = train(grid_file, config, seed=3, verbose=0)
+    c = train(grid_file, config, seed=4, verbose=0)
+    point = [[6000.0, 4.0, 10.0, 0.0, 1.0, 50000.0]]
+    np.testing.assert_allclose(a.generate(point), b.generate(point), rtol=0, atol=1e-6)
+    assert not np.allclose(a.generate(point), c.generate(point), rtol=0, atol=1e-6)
+
+
+def test_save_load_generate_gives_identical_output_and_keeps_metadata(trained, grid_file):
+    generator, path = trained
+    loaded = load_model(path)
+    points = SpectralGrid.open(grid_file).parameters[:7]
+    np.testing.assert_array_equal(loaded.generate(points), generator.generate(points))
+    np.testing.assert_array_equal(loaded.wavelength, generator.wavelength)
+    assert loaded.space == generator.space == PAPER_SPACE
+    assert loaded.config == TINY.replace(epochs=4)
+    provenance = loaded.provenance
+    assert len(provenance["grid"]["sha256"]) == 64 and provenance["grid"]["file"] == "toy.h5"
+    assert {"tensorflow", "keras", "numpy", "spectral-cvae"} <= set(provenance["versions"])
+    assert len(provenance["history"]) == 4 and provenance["split"]["seed"] == 0
+    # Saved without Adam's moments, which would triple the file.
+    with (
+        zipfile.ZipFile(path) as archive,
+        h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5,
+    ):
+        assert set(h5) == {"encoder", "decoder", "vars"}
+    assert path.with_name("tiny.history.csv").read_text().count("\n") == 5
+    assert not path.with_name("tiny.keras.checkpoint").exists()
+
+
+def test_resume_after_an_interrupted_fit_continues_the_epoch_count(grid_file, tmp_path):
+    out = tmp_path / "model.keras"
+    config = TINY.replace(epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        train(grid_file, config, out=out, verbose=0, callbacks=[StopAt(2)])
+    assert not out.exists()
+    state = json.loads((tmp_path / "model.keras.checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2
+    seen = EpochsSeen()
+    generator = train(grid_file, config, out=out, verbose=0, callbacks=[seen])
+    assert seen.epochs == [3, 4]
+    assert [h["epoch"] for h in generator.provenance["history"]] == [0, 1, 2, 3, 4]
+    assert out.exists() and not (tmp_path / "model.keras.checkpoint").exists()
+    # A checkpoint of another run is refused rather than silently resumed.
+    with pytest.raises(KeyboardInterrupt):
+        train(grid_file, config, out=out, verbose=0, callbacks=[StopAt(0)])
+    with pytest.raises(GridFileError, match="different run"):
+        train(grid_file, config.replace(latent_dim=3), out=out, verbose=0)
+
+
+def test_corrupt_truncated_or_foreign_model_files_give_a_clear_error(trained, tmp_path):
+    _, path = trained
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip file at all" * 100)
+    flipped = tmp_path / "flipped.keras"
+    corrupt = bytearray(data)
+    corrupt[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    flipped.write_bytes(bytes(corrupt))
+    foreign = tmp_path / "foreign.keras"
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(foreign)
+    for bad in (truncated, garbage, flipped):
+        with pytest.raises(ModelFileError, match=bad.name):
+            load_model(bad)
+    with pytest.raises(ModelFileError, match="not a spectral-cvae CVAE"):
+        load_model(foreign)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "missing.keras")
+    assert issubclass(ModelFileError, GridFileError)
+
+
+def test_streamed_batches_cover_the_rows_in_a_new_seeded_order_each_epoch(grid_file):
+    grid = SpectralGrid.open(grid_file)
+    rows = np.arange(5, 45)
+    args = dict(space=PAPER_SPACE, batch_size=16, flux_scale=1.1, seed=7, in_memory_bytes=0)
+    dataset, source = make_dataset(grid, rows, **args)
+    assert source.grid is grid  # streamed from the file, not copied into memory
+    epochs = [[np.asarray(f) for f, _ in dataset] for _ in range(2)]
+    assert [len(f) for f in epochs[0]] == [16, 16, 8]
+    expected = np.sort(grid.read_flux(rows), axis=0)
+    for batches in epochs:
+        np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), expected)
+    assert not np.array_equal(epochs[0][0], epochs[1][0])
+    again, _ = make_dataset(grid, rows, **args)
+    np.testing.assert_array_equal(next(iter(again))[0], epochs[0][0])
+    condition = np.concatenate([np.asarray(c) for _, c in dataset])
+    assert condition.min() >= 0 and condition.max() <= 1
+
+
+def test_flux_the_sigmoid_cannot_reach_is_refused_naming_the_spectrum(tmp_path):
+    grid = toy_grid(24)
+    flux = grid.read_flux(np.arange(24))
+    flux[13, 40] = 1.3
+    path = SpectralGrid(grid.wavelength, flux, grid.parameters).save(tmp_path / "bright.h5")
+    with pytest.raises(GridInputError, match=r"bright.h5, spectrum 13: flux 1.3 at pixel 40"):
+        train(path, TINY.replace(epochs=1), split=None, verbose=0)
+
+
+def test_a_base_grid_is_broadened_on_the_fly(tmp_path):
+    wavelength = uniform_grid(5150.0, 5200.0, 0.02)
+    base = toy_base_parameters(6, seed=1)
+    flux = np.stack([toy_spectrum(wavelength, *row) for row in base])
+    path = SpectralGrid(wavelength, flux, base, BASE_SPACE).save(tmp_path / "base.h5")
+    out_wavelength = uniform_grid(5160.0, 5190.0, 0.1)
+    config = TINY.replace(epochs=2, draws_per_model=4, validation=1, test=1)
+    generator = train(path, config, wavelength=out_wavelength, verbose=0)
+    assert generator.space.names == PAPER_SPACE.names
+    assert generator.n_pixels == len(out_wavelength)
+    flux = generator.generate([[6000.0, 4.0, 100.0, 0.0, 1.0, 20000.0]])
+    assert flux.shape == (1, len(out_wavelength))
+    assert len(generator.provenance["history"]) == 2

