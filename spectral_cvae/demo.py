@@ -146,6 +146,7 @@ def run_demo(
     seed: int = 0,
     grid_source: str = "toy",
     epochs: int | None = None,
+    time_limit: float = 360.0,
     verbose: int | str = 0,
 ) -> dict:
     """Make or open the grid, split it, train the demo CVAE, generate and compare.
@@ -163,6 +164,9 @@ def run_demo(
         ``"toy"`` or ``"starter"``.
     epochs
         Override of the demo preset's maximum number of epochs.
+    time_limit
+        Training stops after the first epoch that ends past this many seconds (the best
+        epoch's weights are kept), so the demo stays within minutes on a busy machine.
     verbose
         Keras verbosity while training.
 
@@ -174,7 +178,7 @@ def run_demo(
     """
     import time
 
-    from .model import CVAEConfig, train
+    from .model import CVAEConfig, TimeLimit, train
 
     out.mkdir(parents=True, exist_ok=True)
     with open_demo_grid(out, grid_source, n_models, draws_per_model, seed) as grid:
@@ -191,6 +195,7 @@ def run_demo(
             seed=seed,
             out=out / "demo-model.keras",
             checkpoint_every=10,
+            callbacks=[TimeLimit(time_limit)],
             verbose=verbose,
         )
         training_seconds = time.perf_counter() - start

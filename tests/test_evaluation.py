@@ -4,6 +4,9 @@ generators whose residuals are known exactly."""
 from __future__ import annotations
 
 import json
+import sys
+import time
+import types
 
 import numpy as np
 import pytest
@@ -19,8 +22,8 @@ from spectral_cvae.evaluation import (
     marginals,
     parameter_errors,
     residual_statistics,
+    speed_report,
     time_generation,
-    time_synthesis,
 )
 from spectral_cvae.evaluation.residuals import PIXEL_BINS_PER_DECADE
 from spectral_cvae.grid import SpectralGrid
@@ -191,12 +194,34 @@ def test_parameter_errors_give_mae_rms_and_bias():
     assert errors["logg"]["mae"] == 0.0
 
 
-def test_speed_is_measured_and_synthesis_reports_why_not(known):
+def test_speed_compares_generation_with_one_synthesis(known, monkeypatch):
     grid, delta = known
-    generation = time_generation(OffsetGenerator(grid, delta), grid.parameters, repeats=2)
+    generator = OffsetGenerator(grid, delta)
+    generation = time_generation(generator, grid.parameters, repeats=2)
     assert generation["single_seconds"] > 0 and generation["batch_size"] == 50
-    synthesis = time_synthesis(grid.parameters[0], grid.space.names, grid.wavelength[:3])
-    assert synthesis["measured"] or synthesis["reason"]
+
+    calls = []
+
+    def synthesize(teff, logg, mh, vmic, window, step):
+        calls.append((teff, logg, mh, vmic, window, step))
+        time.sleep(0.05)
+
+    monkeypatch.setitem(
+        sys.modules, "spectral_cvae.grid.synthesis", types.SimpleNamespace(synthesize=synthesize)
+    )
+    report = speed_report(generator, grid.parameters, grid.space.names)
+    teff, logg, _, mh, vmic, _ = grid.parameters[0]
+    assert calls == [(teff, logg, mh, vmic, (5000.0, grid.wavelength[-1]), pytest.approx(0.05))]
+    assert report["synthesis"]["measured"] and report["synthesis"]["seconds"] >= 0.05
+    assert report["speedup_single"] == pytest.approx(
+        report["synthesis"]["seconds"] / report["generation"]["single_seconds"]
+    )
+
+    # Without the SYNSPEC builder the synthesis is reported as not measured, with the reason.
+    monkeypatch.setitem(sys.modules, "spectral_cvae.grid.synthesis", None)
+    report = speed_report(generator, grid.parameters, grid.space.names)
+    assert not report["synthesis"]["measured"] and "not available" in report["synthesis"]["reason"]
+    assert "speedup_single" not in report
 
 
 @pytest.fixture

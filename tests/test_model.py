@@ -51,9 +51,10 @@ def grid_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(grid_file, tmp_path_factory):
-    """A tiny model trained for a few epochs and saved; (generator, model file)."""
+    """A tiny model trained for a few epochs, streaming from the file, and saved."""
     out = tmp_path_factory.mktemp("model") / "tiny.keras"
-    generator = train(grid_file, TINY.replace(epochs=4), seed=0, out=out, verbose=0)
+    config = TINY.replace(epochs=4, in_memory_mb=0)
+    generator = train(grid_file, config, seed=0, out=out, verbose=0)
     return generator, out
 
 
@@ -149,7 +150,7 @@ def test_save_load_generate_gives_identical_output_and_keeps_metadata(trained, g
     np.testing.assert_array_equal(loaded.generate(points), generator.generate(points))
     np.testing.assert_array_equal(loaded.wavelength, generator.wavelength)
     assert loaded.space == generator.space == PAPER_SPACE
-    assert loaded.config == TINY.replace(epochs=4)
+    assert loaded.config == TINY.replace(epochs=4, in_memory_mb=0)
     provenance = loaded.provenance
     assert len(provenance["grid"]["sha256"]) == 64 and provenance["grid"]["file"] == "toy.h5"
     assert {"tensorflow", "keras", "numpy", "spectral-cvae"} <= set(provenance["versions"])

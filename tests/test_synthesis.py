@@ -234,7 +234,7 @@ def test_nan_flux_is_an_error_not_a_spectrum(tmp_path):
         "printf '4999.9 NaN\\n5000.5 NaN\\n5001.1 NaN\\n' > fort.7\n"
         "printf '4999.0 1.0\\n5002.0 1.0\\n' > fort.17\n",
     )
-    with pytest.raises(SynthesisError, match="fort.7.*flux is nan|non-finite"):
+    with pytest.raises(SynthesisError, match="unusable output.*fort.7, line 1: flux is nan"):
         synthesize(
             5777, 4.44, 0.0, 1.0, (5000, 5001), atmosphere=kurucz_model(),
             linelist=tmp_path / "lines", install=found,
@@ -358,3 +358,15 @@ def test_grid_build_without_synspec_says_how_to_install_it(tmp_path, monkeypatch
     monkeypatch.setenv("SPECTRAL_CVAE_CACHE", str(tmp_path / "cache"))
     assert main(["grid", "build", "--n-models", "2", "--out", str(tmp_path / "g.h5")]) == 2
     assert "spectral-cvae synspec install" in capsys.readouterr().err
+
+
+def test_resuming_with_other_draws_is_refused(tmp_path, in_process_scheduler):
+    path = tmp_path / "base.h5"
+    crashed_calls.clear()
+    with pytest.raises(RuntimeError, match="power cut"):
+        build(path, crashing, in_process_scheduler)
+    with pytest.raises(SynthesisError, match="not among these draws .*seed 8"):
+        build_base_grid(
+            path, 12, "sobol", 8, window=WINDOW, margin=MARGIN, step=STEP,
+            scheduler=in_process_scheduler, progress=False, synthesize=stand_in,
+        )

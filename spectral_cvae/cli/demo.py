@@ -26,6 +26,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--n-models", type=int, default=60, help="toy base models (default 60)")
     demo.add_argument("--epochs", type=int, help="maximum training epochs (default: the preset's)")
+    demo.add_argument(
+        "--time-limit",
+        type=float,
+        default=360.0,
+        help="stop training after this many seconds, keeping the best epoch (default 360)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no training progress bar")
     demo.set_defaults(run=run)
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         grid_source=args.grid,
         epochs=args.epochs,
+        time_limit=args.time_limit,
         verbose=0 if args.quiet else 2,
     )
     info = result["info"]

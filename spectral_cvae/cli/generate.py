@@ -10,7 +10,7 @@ import numpy as np
 from ..parameters import PAPER_SPACE
 
 CHUNK = 1024
-"""Spectra per progress-bar step."""
+"""Decoded spectra per progress-bar step (points x draws), to bound memory."""
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
     points = space.as_array(read_points(args, space.names), source=str(args.table or "options"))
     flux = np.empty((len(points), generator.n_pixels), dtype=np.float32)
     std = np.empty_like(flux) if args.n_samples > 1 else None
+    step = max(1, CHUNK // args.n_samples)
     with tqdm(total=len(points), unit="spectra", desc="generating", disable=None) as bar:
-        for start in range(0, len(points), CHUNK):
-            rows = slice(start, start + CHUNK)
+        for start in range(0, len(points), step):
+            rows = slice(start, start + step)
             result = generator.generate(
                 points[rows],
                 n_samples=args.n_samples,

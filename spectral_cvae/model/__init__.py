@@ -10,7 +10,7 @@ from .artifact import ModelFileError, load_model, save_model
 from .config import PRESETS, CVAEConfig
 from .cvae import CVAE, Sampling
 from .generator import ExtrapolationWarning, GenerationResult, SpectrumGenerator
-from .training import train
+from .training import TimeLimit, train
 
 __all__ = [
     "CVAE",
@@ -20,6 +20,7 @@ __all__ = [
     "ModelFileError",
     "PRESETS",
     "Sampling",
+    "TimeLimit",
     "SpectrumGenerator",
     "load_model",
     "save_model",

@@ -161,9 +161,9 @@ PRESETS: dict[str, CVAEConfig] = {
         decoder_units=(128, 256, 512),
         latent_dim=16,
         batch_size=32,
-        epochs=300,
-        patience=40,
-        lr_patience=12,
+        epochs=150,
+        patience=30,
+        lr_patience=10,
     ),
 }
 """Named configurations: ``paper`` (Gebran & Bentley 2025) and ``demo`` (2-core CPU)."""

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import time
 from pathlib import Path
 
 import keras
@@ -40,7 +40,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     ----------
     directory
         Folder of the checkpoint: ``state.json``, ``epoch-NNNNN.weights.h5`` (weights and
-        optimizer state) and ``best.npz`` (the best epoch's weights).
+        optimizer state) and ``best.npz`` (the best epoch's weights). None: write nothing,
+        keep the best weights in memory only.
     monitor
         Quantity whose minimum defines the best epoch.
     identity
@@ -52,15 +53,14 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         If given, the history is also written there as JSON with each checkpoint.
     every
         Write the checkpoint every this many epochs (and when training ends); an
-        interruption loses at most this many epochs. None: never write (only the best
-        weights are kept, in memory).
+        interruption loses at most this many epochs. None: never write.
     """
 
     COUNTERS = ("wait", "best", "best_epoch", "cooldown_counter", "stopped_epoch")
 
     def __init__(
         self,
-        directory: Path,
+        directory: Path | None,
         monitor: str,
         identity: dict,
         stateful: list[keras.callbacks.Callback],
@@ -68,11 +68,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         every: int | None = 1,
     ) -> None:
         super().__init__()
-        self.directory, self.monitor, self.identity = Path(directory), monitor, identity
+        self.directory, self.monitor, self.identity = directory, monitor, identity
         self.stateful, self.history_path = stateful, history_path
         self.history: list[dict] = []
         self.best, self.best_epoch = math.inf, None
-        self.every = None if every is None else max(1, int(every))
+        self.every = None if every is None or directory is None else max(1, int(every))
         self._saved_epoch = 0
         self._best_weights: list[np.ndarray] | None = None
         self._restored_counters: list[dict] | None = None
@@ -80,6 +80,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     # -- resuming --------------------------------------------------------------------------
     def resume(self, model: CVAE) -> int:
         """Load a checkpoint into ``model`` if one exists; return the epoch to start at."""
+        if self.directory is None:
+            return 0
         state_path = self.directory / STATE_FILE
         if not state_path.exists():
             return 0
@@ -166,13 +168,33 @@ class TrainingCheckpoint(keras.callbacks.Callback):
 
     def best_weights(self) -> list[np.ndarray] | None:
         """The best epoch's weights, if any epoch finished."""
-        if self._best_weights is not None:
+        if self._best_weights is not None or self.directory is None:
             return self._best_weights
         path = self.directory / "best.npz"
         if not path.exists():
             return None
         with np.load(path) as data:
             return [data[f"arr_{k}"] for k in range(len(data.files))]
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop training at the end of the first epoch that ends after ``seconds`` of training.
+
+    The best epoch's weights are still the ones kept, so a time-boxed run (a demo, a
+    tutorial on a small machine) ends with a usable model.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = float(seconds)
+        self.start = time.monotonic()
+
+    def on_train_begin(self, logs=None) -> None:
+        self.start = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        if time.monotonic() - self.start > self.seconds:
+            self.model.stop_training = True
 
 
 def _plain(value: object) -> object:
@@ -233,8 +255,8 @@ def train(
         (``<name>.history.csv`` and ``.history.json``).
     checkpoint_dir
         Folder for the per-epoch checkpoint; default ``<out>.checkpoint`` when ``out`` is
-        given (deleted once the model is saved). Without either, a temporary folder keeps
-        the best weights and nothing can be resumed.
+        given (deleted once the model is saved). Without either, nothing is written: the
+        best weights are kept in memory and an interrupted run cannot be resumed.
     resume
         Continue from a checkpoint found in ``checkpoint_dir`` (the default), or discard it.
     checkpoint_every
@@ -296,10 +318,6 @@ def _train(
     out = Path(out) if out is not None else None
     if checkpoint_dir is None and out is not None:
         checkpoint_dir = out.with_name(out.name + ".checkpoint")
-    # Without a place to resume from, nothing is written; the best weights stay in memory.
-    own_directory = checkpoint_dir is None
-    if own_directory:
-        checkpoint_dir = tempfile.mkdtemp(prefix="spectral-cvae-")
     if checkpoint_dir is not None and not resume:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
@@ -347,51 +365,15 @@ def _train(
         "seed": seed,
     }
     checkpoint = TrainingCheckpoint(
-        Path(checkpoint_dir),
+        None if checkpoint_dir is None else Path(checkpoint_dir),
         monitor,
         identity,
         [reduce_lr, early_stopping],
         history_json,
-        every=None if own_directory else checkpoint_every,
+        every=checkpoint_every,
     )
-    try:
-        return _fit(
-            model,
-            checkpoint,
-            train_data,
-            train_source,
-            validation_data,
-            validation_source,
-            [reduce_lr, early_stopping, checkpoint],
-            history_csv,
-            callbacks,
-            verbose,
-            provenance,
-            metadata,
-            out,
-        )
-    finally:
-        # A run's own folder goes with it; a named one stays for resuming until saved.
-        if own_directory:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-
-
-def _fit(
-    model,
-    checkpoint,
-    train_data,
-    train_source,
-    validation_data,
-    validation_source,
-    built_in,
-    history_csv,
-    callbacks,
-    verbose,
-    provenance,
-    metadata,
-    out,
-):
     initial_epoch = checkpoint.resume(model)
+    built_in: list[keras.callbacks.Callback] = [reduce_lr, early_stopping, checkpoint]
     if history_csv is not None:
         built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
     built_in.append(
@@ -431,5 +413,6 @@ def _fit(
     generator = SpectrumGenerator(model)
     if out is not None:
         save_model(generator, out)
-        shutil.rmtree(checkpoint.directory, ignore_errors=True)
+        if checkpoint_dir is not None:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return generator

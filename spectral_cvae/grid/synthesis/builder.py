@@ -27,6 +27,7 @@ from ...parameters import ParameterSpace
 from ..augment import BASE_NAMES, BASE_SPACE
 from ..store import GridWriter
 from ..wavelength import PAPER_WINDOW, uniform_grid
+from .errors import SynthesisError
 
 METHODS = ("sobol", "lhs", "uniform")
 BASE_STEP = 0.02
@@ -189,6 +190,12 @@ def build_base_grid(
     failed = _read_failures(path)
     try:
         done = _stored_indices(parameters, writer.parameters)
+        if len(done) != writer.n_spectra:
+            raise SynthesisError(
+                f"{writer.partial_path}: holds models that are not among these draws (method "
+                f"{method!r}, seed {seed}, {n_models} models); resume it with the options it "
+                f"was started with, or delete it"
+            )
         skip = done | (set() if retry_failed else set(failed))
         pending = [i for i in range(n_models) if i not in skip]
         timings: list[float] = []

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ...files import atomic_path
+from ...files import commit
 from ..wavelength import vacuum_to_air
 from .elements import ATOMIC_WEIGHT, ISOTOPE_FRACTION
 from .errors import SynthesisError
@@ -109,13 +110,20 @@ class LineList:
                 self.log_gamma_vdw,
             ]
         )
-        with atomic_path(path) as temporary:
+        path = Path(path)
+        # A unique temporary name: parallel workers may convert the same window at once.
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(handle)
+        try:
             np.savetxt(
                 temporary,
                 rows,
                 fmt="%11.5f %6.2f %7.3f %12.3f %4.1f %12.3f %4.1f %6.2f %6.2f %7.3f 0",
             )
-        return Path(path)
+            return commit(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def read_gaia_eso(path: str | os.PathLike) -> LineList:
