@@ -30,7 +30,7 @@ benchmark: $(STAMP)
 
 # Re-pin the dependencies (needs network access to the package index and `uv`).
 lock:
-	uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 \
+	uv pip compile pyproject.toml --extra test --extra notebook --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 -o requirements/lock.txt
 
 clean:

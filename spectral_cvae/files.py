@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,10 +22,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     path
         The final file name.
     suffix
-        Appended to the final name to form the temporary name.
+        Ending of the temporary file's name.
     """
     final = Path(path)
-    temporary = final.with_name(f".{final.name}{suffix}")
+    # A unique name, so that two processes writing the same file never share a temporary.
+    handle, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
         yield temporary
         commit(temporary, final)

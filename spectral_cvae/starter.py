@@ -9,7 +9,7 @@ grid over all six parameters, on a fresh machine, with no downloads and no Fortr
 
 Storage: flux is quantized to 16 bits, q = round(flux / 2^-15) (a step of 3.05e-5, so the
 error is at most 1.53e-5, for flux up to 2), stored as differences along wavelength modulo
-2^16 (mostly zero in the continuum), byte-shuffled and gzip-compressed: about 60 kB per base
+2^16 (mostly zero in the continuum), byte-shuffled and gzip-compressed: about 56 kB per base
 model instead of 194 kB as float32.
 """
 
@@ -153,9 +153,9 @@ def load_starter_grid(
 ) -> SpectralGrid:
     """The starter grid broadened to (v sin i, R) draws: a six-parameter training grid.
 
-    The broadened grid is computed on first use (about 0.1 s per base model) and kept in
-    the user's cache (``$SPECTRAL_CVAE_CACHE``, else ``~/.cache/spectral-cvae``), so later
-    calls only open that file.
+    The broadened grid is computed on first use (0.1-0.2 s per base model: a minute or two
+    for the shipped grid) and kept in the user's cache (``$SPECTRAL_CVAE_CACHE``, else
+    ``~/.cache/spectral-cvae``), so later calls only open that file.
 
     Parameters
     ----------

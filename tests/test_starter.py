@@ -62,7 +62,8 @@ def test_the_starter_grid_records_how_it_was_built(base):
     assert provenance["command"].startswith("spectral-cvae grid build")
     assert f"--seed {provenance['sampling']['seed']}" in provenance["command"]
     assert provenance["finished_models"] == base.n_spectra
-    assert starter_path().stat().st_size < 30e6
+    # 600 models at 0.02 A take ~34 MB; this guards against an accidental float32 or 0.01 A file.
+    assert starter_path().stat().st_size < 40e6
 
 
 def test_starter_spectra_get_weaker_metal_lines_as_stars_get_hotter(base):
@@ -75,13 +76,17 @@ def test_starter_spectra_get_weaker_metal_lines_as_stars_get_hotter(base):
 
 
 def test_load_starter_grid_broadens_every_base_model_and_is_cached(base, tmp_path, monkeypatch):
+    # Broadening all shipped models takes about a minute: use the first 12 of them.
+    small = pack_base_grid(base.subset(np.arange(12)), tmp_path / "small.h5")
+    monkeypatch.setattr("spectral_cvae.starter.starter_path", lambda: small)
     monkeypatch.setenv("SPECTRAL_CVAE_CACHE", str(tmp_path))
+    small_base = read_packed_base_grid(small)
     grid = load_starter_grid(draws_per_model=1, seed=3)
-    assert grid.space == PAPER_SPACE and grid.n_spectra == base.n_spectra
+    assert grid.space == PAPER_SPACE and grid.n_spectra == small_base.n_spectra
     np.testing.assert_array_equal(grid.wavelength, paper_wavelength())
     for name in ("teff", "logg", "mh", "vmic"):
         k = PAPER_SPACE.names.index(name)
-        np.testing.assert_array_equal(grid.parameters[:, k], base.parameters[:, BASE_SPACE.names.index(name)])
+        np.testing.assert_array_equal(grid.parameters[:, k], small_base.parameters[:, BASE_SPACE.names.index(name)])
     assert np.all(PAPER_SPACE.contains(grid.parameters))
     start = time.perf_counter()
     again = load_starter_grid(draws_per_model=1, seed=3)

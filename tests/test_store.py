@@ -316,3 +316,15 @@ def test_flux_beyond_float32_range_is_named_not_called_infinite(small_grid_array
     huge[2, 5] = 1e39
     with pytest.raises(GridInputError, match="spectrum 2: flux is too large for float32"):
         SpectralGrid(wavelength, huge, parameters)
+
+
+def test_a_file_locked_by_a_running_build_is_named_as_busy_not_corrupt(tmp_path, small_grid_arrays):
+    wavelength, flux, parameters = small_grid_arrays
+    writer = GridWriter(tmp_path / "grid.h5", wavelength)
+    writer.append(flux[:3], parameters[:3])
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from spectral_cvae.grid import SpectralGrid; SpectralGrid.open(sys.argv[1])",
+         str(writer.partial_path)], capture_output=True, text=True,
+    )
+    writer.close()
+    assert "open for writing by another process" in probe.stderr

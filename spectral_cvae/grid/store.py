@@ -652,6 +652,11 @@ def open_hdf5(path: Path, mode: str) -> h5py.File:
         raise GridFileError(f"{path}: no such file{hint}")
     try:
         return h5py.File(path, mode, rdcc_nbytes=READ_CACHE_BYTES)
+    except BlockingIOError as exc:
+        raise GridFileError(
+            f"{path}: is open for writing by another process (a build still running?); "
+            f"wait for it to finish or stop it"
+        ) from exc
     except OSError as exc:
         raise GridFileError(
             f"{path}: cannot be read as HDF5, the file is truncated or corrupt ({exc})"

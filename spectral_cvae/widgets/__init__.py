@@ -1,0 +1,17 @@
+"""ipywidgets + bqplot views of grids, models and training, for JupyterLab.
+
+The widgets call the library; the library never imports them, so ``spectral_cvae`` works
+without a notebook stack installed (``pip install spectral-cvae[notebook]`` adds it).
+
+>>> from spectral_cvae.widgets import SpectrumExplorer, TrainingDashboard   # doctest: +SKIP
+>>> dashboard = TrainingDashboard()
+>>> dashboard                        # the widget: live loss curves, progress, Stop button
+>>> generator = train(grid, config, callbacks=[dashboard])
+>>> SpectrumExplorer(generator, grid)
+"""
+
+from .dashboard import TrainingDashboard
+from .explorer import SpectrumExplorer
+from .throttle import Throttle
+
+__all__ = ["SpectrumExplorer", "Throttle", "TrainingDashboard"]
