@@ -75,12 +75,22 @@ def test_toy_grid_build_resumes_after_an_interruption(tmp_path, monkeypatch):
         np.testing.assert_array_equal(resumed.read_flux(), reference.read_flux())
 
 
-def test_demo_command_builds_splits_and_plots(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "demo"), "--n-models", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "12 spectra x 19000 pixels, 4450.00-5399.95 A" in out
-    assert (tmp_path / "demo" / "toy-grid-examples.png").exists()
-    assert GridSplit.load(tmp_path / "demo" / "toy-grid.split.json", n_spectra=12).n_spectra == 12
+def test_demo_command_trains_generates_and_writes_the_validation_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--grid", "toy", "--n-models", "10", "--epochs", "2"]
+    assert main([*args, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "40 spectra x 19000 pixels, 4450.00-5399.95 A" in printed
+    assert "demo preset, 2 epochs" in printed
+    median = float(printed.split("median |Delta F| = ")[1].split(",")[0])
+    assert 0 < median < 0.5
+    assert GridSplit.load(out / "toy-grid.split.json", n_spectra=40).n_spectra == 40
+    for name in ("toy-grid-examples.png", "cvae-vs-held-out.png", "demo-model.keras",
+                 "report/report.json", "report/report.md"):
+        assert (out / name).exists(), name
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert report["residuals"]["overall"]["median"] == pytest.approx(median, rel=6e-3)
+    assert set(report["accuracy"]["parts"]) >= {"train", "validation", "test", "generated"}
 
 
 def test_grid_convert_reads_an_npz_table_onto_a_chosen_wavelength_grid(tmp_path, small_grid_arrays, capsys):

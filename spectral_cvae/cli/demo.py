@@ -21,16 +21,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--grid",
         choices=["toy", "starter"],
-        default="toy",
-        help="toy spectra (default) or the shipped SYNSPEC starter grid",
+        default="starter",
+        help="the shipped SYNSPEC starter grid (default) or toy spectra (seconds to build)",
     )
     demo.add_argument("--n-models", type=int, default=60, help="toy base models (default 60)")
     demo.add_argument("--epochs", type=int, help="maximum training epochs (default: the preset's)")
     demo.add_argument(
         "--time-limit",
         type=float,
-        default=360.0,
-        help="stop training after this many seconds, keeping the best epoch (default 360)",
+        default=300.0,
+        help="stop training after this many seconds, keeping the best epoch (default 300)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no training progress bar")
@@ -67,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
         f"({result['sizes']['test']} held-out spectra)"
     )
     print(f"plot   {result['comparison']}")
+    print(f"report {result['report']} (residual maps, marginals, inverter accuracy)")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
