@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/spectral-cvae demo --out demo-output
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
 
 lint: $(STAMP)
 	$(BIN)/ruff check spectral_cvae tests benchmarks

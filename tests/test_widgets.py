@@ -1,0 +1,221 @@
+"""Notebook widgets: state changes on simulated input (sliders moved, buttons clicked)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import keras
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from spectral_cvae.grid import SpectralGrid, uniform_grid
+from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
+from spectral_cvae.model import CVAEConfig, train
+from spectral_cvae.widgets import SpectrumExplorer, Throttle, TrainingDashboard
+from spectral_cvae.widgets.explorer import H_BETA, MG_B
+
+TINY = CVAEConfig.preset(
+    "demo",
+    encoder_units=(32, 16),
+    decoder_units=(16, 32),
+    latent_dim=4,
+    batch_size=8,
+    epochs=4,
+    learning_rate=3e-3,
+)
+"""A model small enough to train in a second or two on a 2-core CPU."""
+
+
+def toy_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
+    """Toy spectra from H-beta to past the Mg b triplet, at a coarse 0.5 A step."""
+    wavelength = uniform_grid(4840.0, 5200.0, 0.5)
+    base = toy_base_parameters(n, seed)
+    flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    parameters = np.column_stack(
+        [base[:, 0], base[:, 1], rng.uniform(0, 300, n), base[:, 2], base[:, 3]]
+        + [rng.uniform(1000, 115000, n)]
+    )
+    return SpectralGrid(wavelength, flux, parameters)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return toy_grid()
+
+
+@pytest.fixture(scope="module")
+def generator(grid):
+    return train(grid, TINY, seed=0, verbose=0)
+
+
+@pytest.fixture
+def explorer(generator, grid):
+    return SpectrumExplorer(generator, grid)
+
+
+def test_explorer_has_one_slider_per_parameter_bounded_by_the_training_domain(explorer):
+    space = explorer.generator.space
+    assert list(explorer.sliders) == list(space.names)
+    for name, slider in explorer.sliders.items():
+        assert (slider.min, slider.max) == (space[name].minimum, space[name].maximum)
+    assert "(K)" in explorer.sliders["teff"].description
+    assert "(km/s)" in explorer.sliders["vsini"].description
+    assert explorer.parameters["teff"] == 5800.0
+
+
+def test_out_of_domain_values_cannot_be_chosen(explorer):
+    explorer.sliders["teff"].value = 20000.0
+    explorer.sliders["logg"].value = -3.0
+    assert explorer.parameters["teff"] == 11000.0
+    assert explorer.parameters["logg"] == 2.0
+    # ... and what is drawn was generated there, without an out-of-domain error.
+    expected = explorer.generator.generate(explorer.parameters, latent="mean")[0]
+    np.testing.assert_allclose(explorer.line.y, expected, atol=1e-6)
+
+
+def test_moving_teff_redraws_the_spectrum_and_its_band_in_place(explorer):
+    figure, line, band = explorer.figure, explorer.line, explorer.band
+    before, band_before = np.array(line.y), np.array(band.y)
+    explorer.sliders["teff"].value = 9500.0
+    assert explorer.figure is figure and figure.marks[1] is line and figure.marks[0] is band
+    assert not np.allclose(line.y, before)
+    expected = explorer.generator.generate(explorer.parameters, latent="mean")[0]
+    np.testing.assert_allclose(line.y, expected, atol=1e-6)
+    assert band.y.shape == (2, explorer.wavelength.size)
+    assert not np.allclose(band.y, band_before)
+    spread = explorer.generator.generate(explorer.parameters, n_samples=16, seed=0)
+    np.testing.assert_allclose(band.y[0], spread.mean[0] - spread.std[0], atol=1e-6)
+    np.testing.assert_allclose(band.y[1], spread.mean[0] + spread.std[0], atol=1e-6)
+    assert np.all(band.y[1] >= band.y[0])
+
+
+def test_the_overlay_is_the_nearest_grid_spectrum_and_the_residual_is_the_difference(
+    explorer, grid
+):
+    row = grid.parameters[7]
+    for name, value in zip(grid.space.names, row):
+        explorer.sliders[name].value = float(value)
+    assert explorer.nearest_index == 7
+    np.testing.assert_allclose(explorer.grid_line.y, grid.spectrum(7), atol=1e-6)
+    np.testing.assert_allclose(
+        explorer.residual_line.y, explorer.line.y - grid.spectrum(7), atol=1e-6
+    )
+
+
+def test_zoom_buttons_set_the_wavelength_window(explorer):
+    explorer.zoom_buttons["hbeta"].click()
+    assert (explorer.x_scale.min, explorer.x_scale.max) == H_BETA
+    assert explorer.x_scale.min < 4861.3 < explorer.x_scale.max
+    explorer.zoom_buttons["mgb"].click()
+    assert (explorer.x_scale.min, explorer.x_scale.max) == (5160.0, 5190.0) == MG_B
+    explorer.zoom_buttons["full"].click()
+    assert explorer.x_scale.min == explorer.wavelength[0]
+    assert explorer.x_scale.max == explorer.wavelength[-1]
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".csv"])
+def test_save_writes_the_current_spectrum_in_a_readable_file(explorer, tmp_path, suffix):
+    explorer.sliders["mh"].value = -0.5
+    explorer.save_name.value = str(tmp_path / f"spectrum{suffix}")
+    explorer.save_button.click()
+    path = tmp_path / f"spectrum{suffix}"
+    table = Table.read(path) if suffix == ".fits" else Table.read(path, format="csv", comment="#")
+    np.testing.assert_allclose(table["wavelength"], explorer.wavelength)
+    np.testing.assert_allclose(table["flux"], explorer.line.y, atol=1e-6)
+    np.testing.assert_allclose(table["flux_std"], explorer.std, atol=1e-6)
+    if suffix == ".fits":
+        assert str(table["wavelength"].unit) == "Angstrom"
+        assert fits.getheader(tmp_path / "spectrum.fits", 1)["MH"] == -0.5
+    else:
+        assert "# mh = -0.5 dex" in path.read_text().splitlines()
+    assert "saved" in explorer.status.value
+
+
+def test_a_drag_is_throttled_but_ends_on_the_last_value(explorer):
+    explorer._throttled_update.interval = 0.2
+    calls_before = explorer._throttled_update.calls
+
+    async def drag():
+        for teff in np.linspace(5000.0, 7000.0, 20):
+            explorer.sliders["teff"].value = float(teff)
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.5)
+
+    asyncio.run(drag())
+    runs = explorer._throttled_update.calls - calls_before
+    assert 1 <= runs <= 5
+    expected = explorer.generator.generate(explorer.parameters, latent="mean")[0]
+    np.testing.assert_allclose(explorer.line.y, expected, atol=1e-6)
+    assert explorer.parameters["teff"] == 7000.0
+
+
+def test_throttle_merges_calls_and_runs_the_newest_arguments():
+    seen = []
+    throttle = Throttle(seen.append, interval=0.1)
+
+    async def burst():
+        for k in range(10):
+            throttle(k)
+        await asyncio.sleep(0.2)
+
+    asyncio.run(burst())
+    assert seen == [0, 9]
+
+
+def test_dashboard_draws_a_point_per_epoch_of_every_curve(grid):
+    dashboard = TrainingDashboard()
+    train(grid, TINY.replace(epochs=3), seed=1, callbacks=[dashboard], verbose=0)
+    assert len(dashboard.history) == 3
+    for name in ("reconstruction_loss", "kl_loss", "loss"):
+        for key in (name, "val_" + name):
+            np.testing.assert_array_equal(dashboard.lines[key].x, [0, 1, 2])
+            np.testing.assert_allclose(
+                dashboard.lines[key].y, [max(h[key], 1e-12) for h in dashboard.history]
+            )
+    np.testing.assert_allclose(dashboard.lr_line.y, [TINY.learning_rate] * 3, rtol=1e-6)
+    assert dashboard.progress.value == dashboard.progress.max == 3
+    best = int(np.argmin([h["val_reconstruction_loss"] for h in dashboard.history]))
+    assert dashboard.best.x.tolist() == [best]
+    assert "finished after 3 epochs" in dashboard.eta.value
+
+
+def test_dashboard_marks_learning_rate_cuts():
+    dashboard = TrainingDashboard()
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    dashboard.set_model(model)
+    dashboard.set_params({"epochs": 5})
+    dashboard.on_train_begin()
+    logs = {"loss": 1.0, "reconstruction_loss": 0.5, "kl_loss": 0.0}
+    dashboard.on_epoch_end(0, logs)
+    model.optimizer.learning_rate.assign(5e-4)
+    dashboard.on_epoch_end(1, logs)
+    assert dashboard.lr_cuts.x.tolist() == [1.0]
+    np.testing.assert_allclose(dashboard.lr_cuts.y, [5e-4], rtol=1e-6)
+    assert dashboard.lines["kl_loss"].y.tolist() == [1e-12, 1e-12]
+    assert "epoch 2/5" in dashboard.eta.value and "left" in dashboard.eta.value
+
+
+def test_stop_button_ends_training_and_keeps_a_model(grid):
+    dashboard = TrainingDashboard()
+
+    class ClickStopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                dashboard.stop_button.click()
+
+    generator = train(
+        grid,
+        TINY.replace(epochs=20),
+        seed=2,
+        callbacks=[ClickStopAfterFirstEpoch(), dashboard],
+        verbose=0,
+    )
+    assert dashboard.stop_requested
+    assert dashboard.model.stop_training
+    assert len(dashboard.history) == 1
+    assert "stopped by the Stop button" in dashboard.eta.value
+    assert generator.provenance["epochs_trained"] == 1
