@@ -8,10 +8,20 @@ without a notebook stack installed (``pip install spectral-cvae[notebook]`` adds
 >>> dashboard                        # the widget: live loss curves, progress, Stop button
 >>> generator = train(grid, config, callbacks=[dashboard])
 >>> SpectrumExplorer(generator, grid)
+>>> ResidualMapViewer(generator, grid, indices=split.test)    # mean |Delta F| per bin
+>>> InverterPanel(PCAInverter().fit(grid, split), generator, grid, split)
 """
 
 from .dashboard import TrainingDashboard
 from .explorer import SpectrumExplorer
+from .inverter_panel import InverterPanel
+from .residual_map import ResidualMapViewer
 from .throttle import Throttle
 
-__all__ = ["SpectrumExplorer", "Throttle", "TrainingDashboard"]
+__all__ = [
+    "InverterPanel",
+    "ResidualMapViewer",
+    "SpectrumExplorer",
+    "Throttle",
+    "TrainingDashboard",
+]
