@@ -5,8 +5,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spectral_cvae.grid import SpectralGrid
+from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 from spectral_cvae.grid.wavelength import uniform_grid
+from spectral_cvae.model import CVAEConfig
 from spectral_cvae.parameters import PAPER_SPACE
+
+
+def tiny_config(**overrides) -> CVAEConfig:
+    """A CVAE small enough to train in a second or two on a 2-core CPU."""
+    settings = dict(encoder_units=(32, 16), decoder_units=(16, 32), latent_dim=4, batch_size=8,
+                    epochs=3, learning_rate=3e-3)
+    return CVAEConfig.preset("demo", **{**settings, **overrides})
+
+
+def toy_grid(wavelength: np.ndarray, n: int = 48, seed: int = 0, **kwargs) -> SpectralGrid:
+    """Toy spectra at random points of the paper's six-parameter space."""
+    base = toy_base_parameters(n, seed)
+    flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    parameters = np.column_stack(
+        [base[:, 0], base[:, 1], rng.uniform(0, 300, n), base[:, 2], base[:, 3]]
+        + [rng.uniform(1000, 115000, n)]
+    )
+    return SpectralGrid(wavelength, flux, parameters, **kwargs)
 
 
 def line_spectrum(

@@ -19,34 +19,18 @@ from spectral_cvae.model import CVAE, CVAEConfig, ModelFileError, load_model, tr
 from spectral_cvae.model.data import make_dataset
 from spectral_cvae.parameters import PAPER_SPACE
 
-TINY = CVAEConfig.preset(
-    "demo",
-    encoder_units=(32, 16),
-    decoder_units=(16, 32),
-    latent_dim=4,
-    batch_size=8,
-    epochs=3,
-    learning_rate=3e-3,
-)
-"""A model small enough to train in a second on a 2-core CPU."""
+from .conftest import tiny_config, toy_grid
 
+TINY = tiny_config()
 
-def toy_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
+def mg_b_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
     """Toy spectra of 299 pixels around the Mg b triplet, depending on the parameters."""
-    wavelength = uniform_grid(5160.0, 5189.9, 0.1)
-    base = toy_base_parameters(n, seed)
-    flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    parameters = np.column_stack(
-        [base[:, 0], base[:, 1], rng.uniform(0, 300, n), base[:, 2], base[:, 3]]
-        + [rng.uniform(1000, 115000, n)]
-    )
-    return SpectralGrid(wavelength, flux, parameters, provenance={"made_by": "test"})
+    return toy_grid(uniform_grid(5160.0, 5189.9, 0.1), n, seed, provenance={"made_by": "test"})
 
 
 @pytest.fixture(scope="module")
 def grid_file(tmp_path_factory):
-    return toy_grid().save(tmp_path_factory.mktemp("grid") / "toy.h5")
+    return mg_b_grid().save(tmp_path_factory.mktemp("grid") / "toy.h5")
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +211,7 @@ def test_streamed_batches_cover_the_rows_in_a_new_seeded_order_each_epoch(grid_f
 
 
 def test_flux_the_sigmoid_cannot_reach_is_refused_naming_the_spectrum(tmp_path):
-    grid = toy_grid(24)
+    grid = mg_b_grid(24)
     flux = grid.read_flux(np.arange(24))
     flux[13, 40] = 1.3
     path = SpectralGrid(grid.wavelength, flux, grid.parameters).save(tmp_path / "bright.h5")

@@ -11,39 +11,22 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spectral_cvae.grid import SpectralGrid, uniform_grid
-from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
-from spectral_cvae.model import CVAEConfig, train
+from spectral_cvae.model import train
 from spectral_cvae.widgets import SpectrumExplorer, Throttle, TrainingDashboard
 from spectral_cvae.widgets.explorer import H_BETA, MG_B
 
-TINY = CVAEConfig.preset(
-    "demo",
-    encoder_units=(32, 16),
-    decoder_units=(16, 32),
-    latent_dim=4,
-    batch_size=8,
-    epochs=4,
-    learning_rate=3e-3,
-)
-"""A model small enough to train in a second or two on a 2-core CPU."""
+from .conftest import tiny_config, toy_grid
 
+TINY = tiny_config(epochs=4)
 
-def toy_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
+def explorer_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
     """Toy spectra from H-beta to past the Mg b triplet, at a coarse 0.5 A step."""
-    wavelength = uniform_grid(4840.0, 5200.0, 0.5)
-    base = toy_base_parameters(n, seed)
-    flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    parameters = np.column_stack(
-        [base[:, 0], base[:, 1], rng.uniform(0, 300, n), base[:, 2], base[:, 3]]
-        + [rng.uniform(1000, 115000, n)]
-    )
-    return SpectralGrid(wavelength, flux, parameters)
+    return toy_grid(uniform_grid(4840.0, 5200.0, 0.5), n, seed)
 
 
 @pytest.fixture(scope="module")
 def grid():
-    return toy_grid()
+    return explorer_grid()
 
 
 @pytest.fixture(scope="module")

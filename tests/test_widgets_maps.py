@@ -9,12 +9,12 @@ from spectral_cvae.inversion import PCAInverter
 from spectral_cvae.model import train
 from spectral_cvae.widgets import InverterPanel, ResidualMapViewer
 
-from .test_widgets import TINY, toy_grid
+from .test_widgets import TINY, explorer_grid
 
 
 @pytest.fixture(scope="module")
 def grid():
-    return toy_grid(n=64)
+    return explorer_grid(n=64)
 
 
 @pytest.fixture(scope="module")
