@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import threading
+import time
 
 import keras
 import numpy as np
@@ -11,8 +14,14 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spectral_cvae.grid import SpectralGrid, uniform_grid
-from spectral_cvae.model import train
-from spectral_cvae.widgets import SpectrumExplorer, Throttle, TrainingDashboard
+from spectral_cvae.errors import GridInputError
+from spectral_cvae.model import TimeLimit, train
+from spectral_cvae.widgets import (
+    BackgroundTraining,
+    SpectrumExplorer,
+    Throttle,
+    TrainingDashboard,
+)
 from spectral_cvae.widgets.explorer import H_BETA, MG_B
 
 from .conftest import tiny_config, toy_grid
@@ -202,3 +211,63 @@ def test_stop_button_ends_training_and_keeps_a_model(grid):
     assert len(dashboard.history) == 1
     assert "stopped by the Stop button" in dashboard.eta.value
     assert generator.provenance["epochs_trained"] == 1
+
+
+def test_dashboard_says_when_training_ended_before_its_last_epoch(grid):
+    dashboard = TrainingDashboard()
+    train(grid, TINY.replace(epochs=6), seed=3, callbacks=[TimeLimit(0.0), dashboard], verbose=0)
+    assert len(dashboard.history) == 1
+    assert "ended early" in dashboard.eta.value
+    assert "best epoch 0, its weights kept" in dashboard.eta.value
+
+
+def _wait_for_epochs(dashboard: TrainingDashboard, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(dashboard.history) < n:
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.01)
+
+
+def test_background_training_returns_the_model_and_draws_every_epoch(grid):
+    dashboard = TrainingDashboard()
+    run = BackgroundTraining(dashboard, grid, TINY.replace(epochs=3), seed=4)
+    generator = run.result(timeout=120)
+    assert run.done()
+    assert [h["epoch"] for h in dashboard.history] == [0, 1, 2]
+    assert dashboard.lines["loss"].x.tolist() == [0, 1, 2]
+    assert generator.provenance["epochs_trained"] == 3
+    assert generator.generate(grid.parameters[:2]).shape == (2, grid.wavelength.size)
+
+
+def test_stop_clicked_while_training_in_the_background_ends_it_with_a_model(grid):
+    dashboard = TrainingDashboard()
+    run = BackgroundTraining(dashboard, grid, TINY.replace(epochs=500), seed=5)
+    _wait_for_epochs(dashboard, 1)
+    assert not run.done()
+    dashboard.stop_button.click()  # from this (the kernel's) thread, as a real click is
+    generator = run.result(timeout=120)
+    assert 1 <= generator.provenance["epochs_trained"] < 500
+    assert "stopped by the Stop button" in dashboard.eta.value
+
+
+def test_interrupting_the_wait_stops_training_cleanly(grid):
+    dashboard = TrainingDashboard()
+    run = BackgroundTraining(dashboard, grid, TINY.replace(epochs=500), seed=6)
+
+    def interrupt_after_an_epoch():
+        _wait_for_epochs(dashboard, 1)
+        _thread.interrupt_main()  # what the notebook's interrupt-kernel button sends
+
+    threading.Thread(target=interrupt_after_an_epoch, daemon=True).start()
+    generator = run.result()
+    assert dashboard.stop_requested
+    assert generator.provenance["epochs_trained"] < 500
+
+
+def test_background_training_errors_reach_the_caller_and_the_dashboard(grid):
+    dashboard = TrainingDashboard()
+    wrong = grid.subset(np.arange(10)).split(test=2, validation=2)
+    run = BackgroundTraining(dashboard, grid, TINY, split=wrong)
+    with pytest.raises(GridInputError, match="split drawn for 10 spectra"):
+        run.result(timeout=60)
+    assert "training failed" in dashboard.eta.value

@@ -7,11 +7,13 @@ without a notebook stack installed (``pip install spectral-cvae[notebook]`` adds
 >>> dashboard = TrainingDashboard()
 >>> dashboard                        # the widget: live loss curves, progress, Stop button
 >>> generator = train(grid, config, callbacks=[dashboard])
+>>> run = BackgroundTraining(dashboard, grid, config)   # or: train in a thread, Stop answers
 >>> SpectrumExplorer(generator, grid)
 >>> ResidualMapViewer(generator, grid, indices=split.test)    # mean |Delta F| per bin
 >>> InverterPanel(PCAInverter().fit(grid, split), generator, grid, split)
 """
 
+from .background import BackgroundTraining
 from .dashboard import TrainingDashboard
 from .explorer import SpectrumExplorer
 from .inverter_panel import InverterPanel
@@ -19,6 +21,7 @@ from .residual_map import ResidualMapViewer
 from .throttle import Throttle
 
 __all__ = [
+    "BackgroundTraining",
     "InverterPanel",
     "ResidualMapViewer",
     "SpectrumExplorer",

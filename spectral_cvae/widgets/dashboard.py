@@ -31,8 +31,8 @@ class TrainingDashboard(keras.callbacks.Callback):
 
     The Stop button sets ``model.stop_training``: Keras ends the epoch after the current batch
     and stops, and :func:`~spectral_cvae.model.train` keeps the best epoch's weights as usual.
-    A click reaches the kernel only while it is free to read messages, so for a Stop button
-    that answers during a long run, train in a background thread (``threading.Thread``).
+    A click reaches the kernel only while no cell runs: for a Stop button that answers
+    during training, train with :class:`~spectral_cvae.widgets.BackgroundTraining`.
 
     Attributes
     ----------
@@ -204,8 +204,15 @@ class TrainingDashboard(keras.callbacks.Callback):
         )
 
     def on_train_end(self, logs=None) -> None:
-        stopped = "stopped by the Stop button" if self.stop_requested else "finished"
-        self.eta.value = f"{stopped} after {len(self.history)} epochs"
+        done = self.history[-1]["epoch"] + 1 if self.history else 0
+        if self.stop_requested:
+            how = "stopped by the Stop button"
+        elif done < self.progress.max:
+            how = "ended early (early stopping or a time limit)"
+        else:
+            how = "finished"
+        best = f"; best epoch {int(self.best.x[0])}, its weights kept" if len(self.best.x) else ""
+        self.eta.value = f"{how} after {done} epochs{best}"
 
 
 def _duration(seconds: float) -> str:
