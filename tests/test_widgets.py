@@ -13,8 +13,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from spectral_cvae.grid import SpectralGrid, uniform_grid
 from spectral_cvae.errors import GridInputError
+from spectral_cvae.grid import SpectralGrid, uniform_grid
 from spectral_cvae.model import TimeLimit, train
 from spectral_cvae.widgets import (
     BackgroundTraining,
