@@ -17,6 +17,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from ..errors import GridFileError, GridInputError
+from ..grid.readers.table import fits_wavelength
 from ..grid.store import FORMAT as GRID_FORMAT
 from ..grid.store import SpectralGrid, open_hdf5
 from ..grid.wavelength import check_wavelength
@@ -146,13 +147,11 @@ def _fits(path: Path) -> Spectra:
         raise GridFileError(f"{path}: not a readable FITS file ({exc})") from exc
     with hdul:
         if "SPECTRA" in hdul and "WAVELENGTH" in hdul:
-            from ..grid.readers.table import _fits_wavelength
-
             spectra = hdul["SPECTRA"]
             column = _find(spectra.columns.names, FLUX_COLUMNS)
             if column is None:
                 raise GridFileError(f"{path}: HDU 'SPECTRA' has no FLUX column")
-            return _spectra(_fits_wavelength(hdul, path), spectra.data[column], None, path)
+            return _spectra(fits_wavelength(hdul, path), spectra.data[column], None, path)
         for hdu in hdul:
             if isinstance(hdu, fits.BinTableHDU):
                 wave = _find(hdu.columns.names, WAVELENGTH_COLUMNS)

@@ -9,6 +9,7 @@ started again with the same arguments continues from the last finished epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -277,142 +278,111 @@ def train(
     """
     config = config or CVAEConfig.preset("paper")
     grid, opened = _open(grid)
-    try:
-        return _train(
-            grid,
-            config,
-            split,
-            seed,
-            out,
-            checkpoint_dir,
-            resume,
-            checkpoint_every,
-            wavelength,
-            callbacks,
-            verbose,
-        )
-    finally:
-        if opened:
-            grid.close()
-
-
-def _train(
-    grid,
-    config,
-    split,
-    seed,
-    out,
-    checkpoint_dir,
-    resume,
-    checkpoint_every,
-    wavelength,
-    callbacks,
-    verbose,
-):
-    split = _split(grid, split, config, seed)
-    if is_base_grid(grid):
-        space = augmented_space(grid.space)
-        wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
-    else:
-        space, wavelength = grid.space, grid.wavelength
-    out = Path(out) if out is not None else None
-    if checkpoint_dir is None and out is not None:
-        checkpoint_dir = out.with_name(out.name + ".checkpoint")
-    if checkpoint_dir is not None and not resume:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-
-    keras.utils.set_random_seed(seed)
-    provenance = describe_training(grid, split, seed)
-    metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
-    model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    model.build_all()
-
-    common = {
-        "space": space,
-        "batch_size": config.batch_size,
-        "flux_scale": config.flux_scale,
-        "seed": seed,
-        "in_memory_bytes": config.in_memory_mb * 2**20,
-        "wavelength": wavelength,
-        "draws_per_model": config.draws_per_model,
-    }
-    train_data, train_source = make_dataset(grid, split.train, shuffle=True, **common)
-    has_validation = len(split.validation) > 0
-    monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
-    validation_data, validation_source = (
-        make_dataset(grid, split.validation, shuffle=False, **common)
-        if has_validation
-        else (None, None)
-    )
-
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor,
-        factor=config.lr_factor,
-        patience=config.lr_patience,
-        min_lr=config.min_learning_rate,
-        mode="min",
-    )
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=monitor, patience=config.patience, mode="min"
-    )
-    history_json = out.with_name(out.stem + ".history.json") if out is not None else None
-    history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
-    identity = {
-        "config": config.to_dict(),
-        "grid": provenance["grid"],
-        "split": provenance["split"],
-        "seed": seed,
-    }
-    checkpoint = TrainingCheckpoint(
-        None if checkpoint_dir is None else Path(checkpoint_dir),
-        monitor,
-        identity,
-        [reduce_lr, early_stopping],
-        history_json,
-        every=checkpoint_every,
-    )
-    initial_epoch = checkpoint.resume(model)
-    built_in: list[keras.callbacks.Callback] = [reduce_lr, early_stopping, checkpoint]
-    if history_csv is not None:
-        built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
-    built_in.append(
-        keras.callbacks.LambdaCallback(
-            on_epoch_begin=lambda epoch, logs: setattr(train_source, "epoch", epoch)
-        )
-    )
-
-    if initial_epoch < model.config.epochs:
-        try:
-            model.fit(
-                train_data,
-                shuffle=False,  # the dataset shuffles itself, seeded per epoch
-                validation_data=validation_data,
-                epochs=model.config.epochs,
-                initial_epoch=initial_epoch,
-                callbacks=[*built_in, *callbacks],
-                verbose=verbose,
-            )
-        except Exception as exc:
-            for source in (train_source, validation_source):
-                if source is not None and source.error is not None:
-                    raise source.error from exc
-            raise
-    best = checkpoint.best_weights()
-    if best is not None:
-        model.set_weights(best)
-    provenance.update(
-        {
-            "epochs_trained": len(checkpoint.history),
-            "best_epoch": checkpoint.best_epoch,
-            "monitor": checkpoint.monitor,
-            "history": checkpoint.history,
-        }
-    )
-    model.metadata = {**metadata, "provenance": provenance}
-    generator = SpectrumGenerator(model)
-    if out is not None:
-        save_model(generator, out)
-        if checkpoint_dir is not None:
+    with contextlib.closing(grid) if opened else contextlib.nullcontext():
+        split = _split(grid, split, config, seed)
+        if is_base_grid(grid):
+            space = augmented_space(grid.space)
+            wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
+        else:
+            space, wavelength = grid.space, grid.wavelength
+        out = Path(out) if out is not None else None
+        if checkpoint_dir is None and out is not None:
+            checkpoint_dir = out.with_name(out.name + ".checkpoint")
+        if checkpoint_dir is not None and not resume:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return generator
+
+        keras.utils.set_random_seed(seed)
+        provenance = describe_training(grid, split, seed)
+        metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
+        model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.build_all()
+
+        common = {
+            "space": space,
+            "batch_size": config.batch_size,
+            "flux_scale": config.flux_scale,
+            "seed": seed,
+            "in_memory_bytes": config.in_memory_mb * 2**20,
+            "wavelength": wavelength,
+            "draws_per_model": config.draws_per_model,
+        }
+        train_data, train_source = make_dataset(grid, split.train, shuffle=True, **common)
+        has_validation = len(split.validation) > 0
+        monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
+        validation_data, validation_source = (
+            make_dataset(grid, split.validation, shuffle=False, **common)
+            if has_validation
+            else (None, None)
+        )
+
+        reduce_lr = keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            factor=config.lr_factor,
+            patience=config.lr_patience,
+            min_lr=config.min_learning_rate,
+            mode="min",
+        )
+        early_stopping = keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=config.patience, mode="min"
+        )
+        history_json = out.with_name(out.stem + ".history.json") if out is not None else None
+        history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
+        identity = {
+            "config": config.to_dict(),
+            "grid": provenance["grid"],
+            "split": provenance["split"],
+            "seed": seed,
+        }
+        checkpoint = TrainingCheckpoint(
+            None if checkpoint_dir is None else Path(checkpoint_dir),
+            monitor,
+            identity,
+            [reduce_lr, early_stopping],
+            history_json,
+            every=checkpoint_every,
+        )
+        initial_epoch = checkpoint.resume(model)
+        built_in: list[keras.callbacks.Callback] = [reduce_lr, early_stopping, checkpoint]
+        if history_csv is not None:
+            built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
+        built_in.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_begin=lambda epoch, logs: setattr(train_source, "epoch", epoch)
+            )
+        )
+
+        if initial_epoch < model.config.epochs:
+            try:
+                model.fit(
+                    train_data,
+                    shuffle=False,  # the dataset shuffles itself, seeded per epoch
+                    validation_data=validation_data,
+                    epochs=model.config.epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=[*built_in, *callbacks],
+                    verbose=verbose,
+                )
+            except Exception as exc:
+                for source in (train_source, validation_source):
+                    if source is not None and source.error is not None:
+                        raise source.error from exc
+                raise
+        best = checkpoint.best_weights()
+        if best is not None:
+            model.set_weights(best)
+        provenance.update(
+            {
+                "epochs_trained": len(checkpoint.history),
+                "best_epoch": checkpoint.best_epoch,
+                "monitor": checkpoint.monitor,
+                "history": checkpoint.history,
+            }
+        )
+        model.metadata = {**metadata, "provenance": provenance}
+        generator = SpectrumGenerator(model)
+        if out is not None:
+            save_model(generator, out)
+            if checkpoint_dir is not None:
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        return generator

@@ -185,7 +185,7 @@ def _fits_contents(path: Path, space: ParameterSpace) -> Iterator[_Contents]:
         with _reading(path):
             spectra = _hdu(hdul, "SPECTRA", path, (fits.BinTableHDU,))
             flux = spectra.data[_column(spectra, "FLUX", path)]
-            wavelength = _fits_wavelength(hdul, path)
+            wavelength = fits_wavelength(hdul, path)
             # Copies: the memory map closes with the file.
             columns = {
                 name: np.array(spectra.data[_column(spectra, name, path, name)], dtype=float)
@@ -270,8 +270,27 @@ def _missing(kind: str, name: str, parameter: str | None) -> str:
     return f"no {kind} {name!r} for parameter {parameter!r} (nor a 'parameters' {kind})"
 
 
-def _fits_wavelength(hdul: fits.HDUList, path: Path) -> np.ndarray:
-    """Wavelengths from the WAVELENGTH HDU (image, or table with a WAVELENGTH column)."""
+def fits_wavelength(hdul: fits.HDUList, path: Path) -> np.ndarray:
+    """Wavelengths from the WAVELENGTH HDU of an open FITS file.
+
+    Parameters
+    ----------
+    hdul
+        The open file.
+    path
+        Its name, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Wavelengths in Angstrom, converted from the HDU's unit (BUNIT of an image, TUNIT of
+        a table's WAVELENGTH column; Angstrom when none is given), strictly increasing.
+
+    Raises
+    ------
+    GridFileError, GridInputError
+        No WAVELENGTH HDU or column, a unit that is not a length, or unusable values.
+    """
     hdu = _hdu(hdul, "WAVELENGTH", path, (fits.ImageHDU, fits.PrimaryHDU, fits.BinTableHDU))
     if isinstance(hdu, fits.BinTableHDU):
         name = _column(hdu, "WAVELENGTH", path)
