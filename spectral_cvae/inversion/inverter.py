@@ -302,13 +302,9 @@ class PCAInverter:
 
         Parameters
         ----------
-        flux
-            Continuum-normalized flux, shape ``(n_pixels,)`` or ``(n, n_pixels)``.
-        wavelength
-            The spectra's wavelengths in Angstrom if they differ from the training ones
-            (see :meth:`check_flux`).
-        source
-            Where the spectra came from, for error messages.
+        flux, wavelength, source
+            The spectra, their own wavelengths (Angstrom) when they are not the training
+            ones, and where they came from: as in :meth:`check_flux`.
 
         Returns
         -------
