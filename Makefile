@@ -23,7 +23,7 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env
 
 lint: $(STAMP)
-	$(BIN)/ruff check spectral_cvae tests benchmarks
+	$(BIN)/ruff check spectral_cvae tests benchmarks notebooks
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/grid_io.py --n-spectra 10000
