@@ -1,15 +1,19 @@
-"""The SpectrumExplorer in a real browser: JupyterLab + Chromium, driven by Playwright.
+"""The notebook widgets in a real browser: JupyterLab + Chromium, driven by Playwright.
 
-The other widget tests check the Python side only; this one proves that the frontend
-extensions (ipywidgets, bqplot) load, that the figure renders and that a slider moved by the
-keyboard redraws the spectrum after the round trip through the kernel. It needs the system
-Chromium (``/usr/bin/chromium``; Playwright's own browser downloads are not used). Without it the
-test skips, except under ``CI=true`` where it must run.
+The other widget tests check the Python side only; these prove that the frontend extensions
+(ipywidgets, bqplot) load, that the figures render and that browser input reaches the kernel
+and comes back drawn: a slider of the SpectrumExplorer moved by the keyboard redraws the
+spectrum, a mouse click on a cell of the ResidualMapViewer's heat map draws that bin's residual
+spectra and a dropdown re-bins the map. They need the system Chromium (``/usr/bin/chromium``;
+Playwright's own browser downloads are not used). Without it they skip, except under
+``CI=true`` where they must run.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,10 +22,16 @@ import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # the tests skip (fail under CI=true) in _require_browser
+    expect = sync_playwright = None
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,20 +43,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-NOTEBOOK = "explorer.ipynb"
 ARTIFACTS_ENV = "SPECTRAL_CVAE_ARTIFACTS"
-"""Folder where the screenshot is also copied when set (CI keeps it)."""
+"""Folder where the screenshots are also copied when set (CI keeps it)."""
 
-CELLS = [
-    # A tiny model on a coarse toy grid: a few seconds of training, so the test measures the
-    # widgets rather than the fit.
-    """\
+# A tiny model on a coarse toy grid: a few seconds of training, so the tests measure the
+# widgets rather than the fit.
+SETUP_CELL = """\
 import numpy as np
 
 from spectral_cvae.grid import SpectralGrid, uniform_grid
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 from spectral_cvae.model import CVAEConfig, train
-from spectral_cvae.widgets import SpectrumExplorer
+from spectral_cvae.widgets import ResidualMapViewer, SpectrumExplorer
 
 wavelength = uniform_grid(4840.0, 5200.0, 0.5)
 base = toy_base_parameters(48, 0)
@@ -60,22 +68,22 @@ grid = SpectralGrid(wavelength, flux, parameters)
 config = CVAEConfig.preset(
     "demo", encoder_units=(32, 16), decoder_units=(16, 32), latent_dim=4, batch_size=8, epochs=1
 )
-generator = train(grid, config, seed=0, verbose=0)""",
-    "SpectrumExplorer(generator, grid)",
-]
+generator = train(grid, config, seed=0, verbose=0)"""
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+BLUE = "rgb(31, 119, 180)"
+"""``#1f77b4``, the colour of ``SpectrumExplorer.line`` (and of its band) as the DOM gives it."""
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 
-def _require_browser():
-    """Playwright's sync API, or a skip (a failure under CI=true) when the browser is missing."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
+def _require_browser() -> None:
+    """Skip (fail under CI=true) when Playwright or the system Chromium is missing."""
     missing = [
         what
-        for what, absent in [("playwright", sync_playwright is None), (str(CHROMIUM), not CHROMIUM.exists())]
+        for what, absent in [
+            ("playwright", sync_playwright is None),
+            (str(CHROMIUM), not CHROMIUM.exists()),
+        ]
         if absent
     ]
     if missing:
@@ -83,7 +91,6 @@ def _require_browser():
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
-    return sync_playwright
 
 
 def _free_port() -> int:
@@ -106,21 +113,43 @@ def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 30.0)
     raise TimeoutError(f"jupyter lab did not answer {url} within {timeout} s")
 
 
+@dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab server: the folder it serves and how to reach it."""
+
+    root: Path
+    base: str
+    token: str
+
+    def write_notebook(self, name: str, cells: list[str]) -> str:
+        """Write ``cells`` as the code cells of notebook ``name``; return its page's URL."""
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        # The kernel name the server knows: no kernel-picker dialog on opening.
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        nbformat.write(notebook, self.root / name)
+        return f"{self.base}/lab/tree/{name}?token={self.token}"
+
+
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server on a free port with a token, everything under ``tmp_path``.
 
-    Yields the URL of the notebook page. The server runs in its own process group, so the
-    kernel it starts is killed with it.
+    The server runs in its own process group, so the kernels it starts are killed with it.
     """
     root = tmp_path / "root"
     root.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    # The kernel name the server knows: no kernel-picker dialog on opening.
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / NOTEBOOK)
-
     home = tmp_path / "lab-home"
+    settings = home / "settings"
+    # Never ask about fetching Jupyter news: the toast would cover part of the screenshots.
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false"})
+    )
     env = dict(
         os.environ,
         HOME=str(home),
@@ -135,6 +164,7 @@ def lab(tmp_path):
             "--ServerApp.port_retries=0", f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={root}", "--allow-root",
             f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            f"--LabApp.user_settings_dir={settings}",
         ],
         env=env,
         stdout=log,
@@ -144,7 +174,7 @@ def lab(tmp_path):
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for_server(f"{base}/api/status?token={token}", process)
-        yield f"{base}/lab/tree/{NOTEBOOK}?token={token}"
+        yield Lab(root, base, token)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -159,7 +189,7 @@ def lab(tmp_path):
 @pytest.fixture
 def page(tmp_path):
     """A page of a fresh headless Chromium (own profile, own HOME), closed afterwards."""
-    sync_playwright = _require_browser()
+    _require_browser()
     home = tmp_path / "browser-home"
     home.mkdir()
     with sync_playwright() as playwright:
@@ -173,30 +203,53 @@ def page(tmp_path):
             viewport={"width": 1280, "height": 1200},
         )
         try:
-            yield context.new_page()
+            page = context.new_page()
+            # Generous: the machine is shared and the first cell trains a model. ``expect``
+            # has its own timeout (5 s by default).
+            page.set_default_timeout(45_000)
+            expect.set_options(timeout=30_000)
+            yield page
         finally:
             context.close()
 
 
-def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path):
-    # ``page`` comes first: a missing browser skips before a server is started.
-    page.set_default_timeout(45_000)
-    page.goto(lab)
+def _run_notebook(page, url: str) -> None:
+    """Open the notebook at ``url``, run all its cells and wait for the first bqplot figure."""
+    page.goto(url)
     # "idle" alone can come before the kernel's comms are attached, and Run All then does
     # nothing: the debugger button is enabled only once the kernel really is connected.
     page.wait_for_selector('.jp-DebuggerBugButton[aria-disabled="false"]')
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-
     page.wait_for_selector(".bqplot svg.svg-figure")
     assert page.get_by_text("Error displaying widget").count() == 0
 
-    # Marks of the spectrum figure, in order: the band (two curves), the z = 0 line, the
-    # nearest grid spectrum.
-    curves = page.locator(".bqplot").first.locator("g.curve path.line")
-    line = curves.nth(2)
-    line.wait_for(state="attached")
+
+def _keep_screenshot(screenshot: Path) -> None:
+    """Copy a screenshot to the artifacts folder, when one is set."""
+    artifacts = os.environ.get(ARTIFACTS_ENV)
+    if artifacts:
+        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, Path(artifacts) / screenshot.name)
+
+
+def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path):
+    # ``page`` comes first: a missing browser skips before a server is started.
+    cells = [SETUP_CELL, "SpectrumExplorer(generator, grid)"]
+    _run_notebook(page, lab.write_notebook("explorer.ipynb", cells))
+
+    # bqplot draws one <g> per mark, in the order of Figure.marks ([band, line, grid_line]
+    # in explorer.py), and in it one g.curve per row of the Lines' y; the legend's paths lie
+    # in g.g_legend, outside any g.curve.
+    marks = page.locator(".bqplot").first.locator("g:has(> g.curve)")
+    expect(marks).to_have_count(3)
+    # The band: its lower and upper edges, filled between, strokes of width 0.
+    expect(marks.nth(0).locator("g.curve")).to_have_count(2)
+    line = marks.nth(1).locator("g.curve path.line")
+    expect(line).to_have_count(1)
+    # The z = 0 line: explorer.line's colour and stroke width, which the band does not have.
+    assert line.evaluate("path => [path.style.stroke, path.style.strokeWidth]") == [BLUE, "1.2"]
     before = line.get_attribute("d")
     assert before
 
@@ -219,9 +272,69 @@ def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path)
     page.locator(".bqplot").first.scroll_into_view_if_needed()
     screenshot = tmp_path / "explorer.png"
     page.screenshot(path=str(screenshot))
-    artifacts = os.environ.get(ARTIFACTS_ENV)
-    if artifacts:
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(screenshot, Path(artifacts) / screenshot.name)
+    _keep_screenshot(screenshot)
     print(f"slider to redraw: {1000 * latency:.0f} ms; screenshot: {screenshot}")
+    assert page.get_by_text("Error displaying widget").count() == 0
+
+
+def test_residual_map_cell_click_draws_its_spectra_and_a_dropdown_rebins(page, lab, tmp_path):
+    # Tall enough for the whole viewer (about 1,100 px) in one screenshot.
+    page.set_viewport_size({"width": 1280, "height": 1600})
+    cells = [SETUP_CELL, "viewer = ResidualMapViewer(generator, grid)\nviewer"]
+    _run_notebook(page, lab.write_notebook("residual_map.ipynb", cells))
+
+    # The viewer's figures, top to bottom: heat map, the selected bin's spectra, marginal.
+    viewer = page.locator(".jp-OutputArea-output", has=page.locator(".bqplot"))
+    figures = viewer.locator(".bqplot")
+    expect(figures).to_have_count(3)
+    heat, bins = figures.nth(0), figures.nth(1)
+    # GridHeatMap draws one rect.heatmapcell per bin: the default 14 x 12 bins.
+    expect(heat.locator("rect.heatmapcell")).to_have_count(14 * 12)
+    # Empty bins are drawn white (a crossed blank), never black like the low end of viridis.
+    fills = heat.locator("rect.heatmapcell").evaluate_all(
+        "cells => cells.map(c => getComputedStyle(c).fill)"
+    )
+    assert "rgb(255, 255, 255)" in fills and "rgb(0, 0, 0)" not in fills
+    # The HTML right below the heat map is viewer.bin_label.
+    bin_label = viewer.locator(".bqplot + .widget-html")
+    expect(bin_label).to_have_text("Click a cell to see its residual spectra.")
+    bin_curves = bins.locator("g.curve path.line")
+    expect(bin_curves.first).to_be_hidden()
+
+    # Only filled bins have a count label, at their centre: pick the first and its cell.
+    count_label = heat.locator("text.label").first
+    count = int(count_label.text_content())
+    box = count_label.bounding_box()
+    index = page.evaluate(
+        """([x, y]) => {
+            const cell = document.elementsFromPoint(x, y).find(e => e.matches('.heatmapcell'));
+            return [...cell.closest('svg').querySelectorAll('.heatmapcell')].indexOf(cell);
+        }""",
+        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+    )
+    # Click the middle of the cell, on its count: the label must let the click through to
+    # the cell (bqplot 0.13.1 sends no click event for a Label).
+    start = time.perf_counter()
+    heat.locator("rect.heatmapcell").nth(index).click()
+    expect(bin_curves.first).to_be_visible()
+    latency = time.perf_counter() - start
+
+    # A filled bin's text: "<x range>, <y range>: <count> spectra, mean |Delta F| ...".
+    expect(bin_label).to_contain_text(re.compile(rf": {count} spectr(a|um), "))
+    expect(bin_curves).to_have_count(min(count, 5))  # n_lines
+    assert all(bin_curves.evaluate_all("paths => paths.map(p => p.getAttribute('d'))"))
+
+    screenshot = tmp_path / "residual_map.png"
+    viewer.screenshot(path=str(screenshot))
+    _keep_screenshot(screenshot)
+
+    # A new x parameter re-bins the map: the axis follows, the selection is cleared.
+    x_label = heat.locator("text.axislabel").filter(has_text=re.compile(r"^Teff"))
+    expect(x_label).to_have_count(1)
+    viewer.get_by_label("x", exact=True).select_option(label="v sin i (km/s)")
+    expect(heat.locator("text.axislabel", has_text="v sin i (km/s)")).to_have_count(1)
+    expect(x_label).to_have_count(0)
+    expect(bin_label).to_have_text("Click a cell to see its residual spectra.")
+    expect(bin_curves.first).to_be_hidden()
+    print(f"click to redraw: {1000 * latency:.0f} ms; screenshot: {screenshot}")
     assert page.get_by_text("Error displaying widget").count() == 0

@@ -55,9 +55,16 @@ def test_dropdowns_rebin_the_map_in_place_with_histogram2d_counts(viewer, x, y):
     count, _, _ = np.histogram2d(*columns, [x_edges, y_edges])
     np.testing.assert_array_equal(viewer.map.count, count)
     assert (viewer.map.x, viewer.map.y) == (x, y)
-    # Rows of the drawn colour are y bins; empty bins are NaN (drawn blank).
+    # Rows of the drawn colour are y bins; empty bins are NaN, each crossed at its centre.
     assert heat.color.shape == (viewer.bins[1], viewer.bins[0])
     assert np.array_equal(np.isnan(heat.color), count.T == 0)
+    empty_x, empty_y = np.nonzero(count == 0)
+    centres = (x_edges[:-1] + x_edges[1:]) / 2, (y_edges[:-1] + y_edges[1:]) / 2
+    np.testing.assert_allclose(viewer.empty_marks.x, centres[0][empty_x])
+    np.testing.assert_allclose(viewer.empty_marks.y, centres[1][empty_y])
+    # The cells span their bins: bqplot is given the edges, not the centres.
+    np.testing.assert_allclose(heat.column, x_edges)
+    np.testing.assert_allclose(heat.row, y_edges)
     assert sorted(map(int, viewer.count_labels.text)) == sorted(count[count > 0].astype(int))
     assert viewer.heat is heat and viewer.figure is figure
     assert x in viewer.x_axis.label.lower() or space[x].label in viewer.x_axis.label

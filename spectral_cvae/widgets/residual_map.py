@@ -11,6 +11,9 @@ from ..evaluation.maps import HeatMap, Marginal
 from ..grid.store import SpectralGrid
 from ..model.generator import SpectrumGenerator
 
+HEAT_MAP_CLASS = "spectral-cvae-heat-map"
+"""CSS class of the heat-map figure (its count labels let clicks through to the cells)."""
+
 
 class ResidualMapViewer(widgets.VBox):
     """Heat map of the generator's mean |Delta F| over a parameter pair, and its marginals.
@@ -107,9 +110,12 @@ class ResidualMapViewer(widgets.VBox):
         self.column_scale = bq.LinearScale()
         self.row_scale = bq.LinearScale()
         self.color_scale = bq.ColorScale(scheme="viridis")
+        # The bin edges (one more than the cells): bqplot spans each cell between two of
+        # them. With the centres (one per cell) it would start each cell at its centre,
+        # half a bin off the count labels and the axes.
         self.heat = bq.GridHeatMap(
-            column=self._centres(self.map.x_edges),
-            row=self._centres(self.map.y_edges),
+            column=self.map.x_edges,
+            row=self.map.y_edges,
             color=self.map.mean.T,
             scales={"column": self.column_scale, "row": self.row_scale, "color": self.color_scale},
             null_color="white",
@@ -124,6 +130,15 @@ class ResidualMapViewer(widgets.VBox):
             default_size=9,
             colors=["black"],
         )
+        # Empty bins: a cross on each says "no spectra here".
+        self.empty_marks = bq.Scatter(
+            x=np.zeros(0),
+            y=np.zeros(0),
+            scales={"x": self.column_scale, "y": self.row_scale},
+            marker="cross",
+            colors=["#b0b0b0"],
+            default_size=36,
+        )
         self._update_labels()
         self.x_axis = bq.Axis(scale=self.column_scale, label=self._title(self.map.x))
         self.y_axis = bq.Axis(scale=self.row_scale, side="left", label=self._title(self.map.y))
@@ -131,12 +146,21 @@ class ResidualMapViewer(widgets.VBox):
             scale=self.color_scale, side="right", label="mean |Delta F|", tick_format=".1e"
         )
         self.figure = bq.Figure(
-            marks=[self.heat, self.count_labels],
+            marks=[self.heat, self.empty_marks, self.count_labels],
             axes=[self.x_axis, self.y_axis, self.color_axis],
-            fig_margin={"top": 20, "bottom": 45, "left": 70, "right": 90},
+            fig_margin={"top": 20, "bottom": 45, "left": 70, "right": 130},
             layout=widgets.Layout(width="100%", height="420px"),
         )
         self.heat.on_element_click(self._on_click)
+        # A count sits on the middle of its cell, where a click is aimed: let clicks through
+        # the text to the cell (bqplot sends no click event for a Label). A cell without a
+        # value gets no inline fill from bqplot and would be black, like the dark end of the
+        # colour scale; the style sheet's white applies to exactly those cells.
+        self.figure.add_class(HEAT_MAP_CLASS)
+        self._style = widgets.HTML(
+            f"<style>.{HEAT_MAP_CLASS} text.label {{ pointer-events: none; }}\n"
+            f".{HEAT_MAP_CLASS} rect.heatmapcell {{ fill: white; }}</style>"
+        )
 
         wavelength = generator.wavelength.astype(np.float32)
         self.bin_lines = bq.Lines(
@@ -176,9 +200,16 @@ class ResidualMapViewer(widgets.VBox):
             marks=[self.marginal_band, self.marginal_line, self.marginal_points],
             axes=[
                 self.marginal_x_axis,
-                bq.Axis(scale=y_scale, side="left", label="mean |Delta F|", tick_format=".1e"),
+                # Offset past the long ".1e" tick labels, which the default 4ex overlaps.
+                bq.Axis(
+                    scale=y_scale,
+                    side="left",
+                    label="mean |Delta F|",
+                    tick_format=".1e",
+                    label_offset="9ex",
+                ),
             ],
-            fig_margin={"top": 10, "bottom": 45, "left": 70, "right": 20},
+            fig_margin={"top": 10, "bottom": 45, "left": 85, "right": 20},
             layout=widgets.Layout(width="100%", height="260px"),
         )
         self.marginal_label = widgets.HTML()
@@ -191,6 +222,7 @@ class ResidualMapViewer(widgets.VBox):
         self.status = widgets.HTML()
         super().__init__(
             [
+                self._style,
                 widgets.HBox([self.x_dropdown, self.y_dropdown]),
                 self.status,
                 self.figure,
@@ -253,8 +285,8 @@ class ResidualMapViewer(widgets.VBox):
             return
         self.map = self._heat_map()
         with self.heat.hold_sync():
-            self.heat.column = self._centres(self.map.x_edges)
-            self.heat.row = self._centres(self.map.y_edges)
+            self.heat.column = self.map.x_edges
+            self.heat.row = self.map.y_edges
             self.heat.color = self.map.mean.T
         self._update_labels()
         self.x_axis.label = self._title(self.map.x)
@@ -268,11 +300,16 @@ class ResidualMapViewer(widgets.VBox):
             self.count_labels.x = self._centres(self.map.x_edges)[filled_x]
             self.count_labels.y = self._centres(self.map.y_edges)[filled_y]
             self.count_labels.text = [str(c) for c in self.map.count[filled_x, filled_y]]
+        empty_x, empty_y = np.nonzero(self.map.count == 0)
+        with self.empty_marks.hold_sync():
+            self.empty_marks.x = self._centres(self.map.x_edges)[empty_x]
+            self.empty_marks.y = self._centres(self.map.y_edges)[empty_y]
 
     def _update_status(self) -> None:
         self.status.value = (
             f"{len(self.values)} spectra; highest bin mean |Delta F| {self.map.maximum:.2e}; "
-            f"{int((self.map.count == 0).sum())} empty bins; {self.map.n_outside} outside"
+            f"{int((self.map.count == 0).sum())} empty bins (crossed); "
+            f"{self.map.n_outside} outside"
         )
 
     def _on_click(self, mark: bq.GridHeatMap, content: dict) -> None:
@@ -304,7 +341,7 @@ class ResidualMapViewer(widgets.VBox):
         text = (
             f"{self._title(self.map.x)} {x_range[0]:.4g}-{x_range[1]:.4g}, "
             f"{self._title(self.map.y)} {y_range[0]:.4g}-{y_range[1]:.4g}: "
-            f"<b>{len(self.bin_rows)} spectra</b>"
+            f"<b>{len(self.bin_rows)} {'spectrum' if len(self.bin_rows) == 1 else 'spectra'}</b>"
         )
         if len(self.bin_rows) == 0:
             self.bin_lines.visible = False
