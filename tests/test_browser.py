@@ -48,15 +48,17 @@ ARTIFACTS_ENV = "SPECTRAL_CVAE_ARTIFACTS"
 
 # A tiny model on a coarse toy grid: a few seconds of training, so the tests measure the
 # widgets rather than the fit.
+# The demo preset's network on the paper's 19,000 wavelengths, as a user of the explorer has
+# it (one epoch on 48 toy spectra: the latency does not depend on how well it is trained).
 SETUP_CELL = """\
 import numpy as np
 
-from spectral_cvae.grid import SpectralGrid, uniform_grid
+from spectral_cvae.grid import SpectralGrid, paper_wavelength
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 from spectral_cvae.model import CVAEConfig, train
 from spectral_cvae.widgets import ResidualMapViewer, SpectrumExplorer
 
-wavelength = uniform_grid(4840.0, 5200.0, 0.5)
+wavelength = paper_wavelength()
 base = toy_base_parameters(48, 0)
 flux = np.stack([toy_spectrum(wavelength, *row) for row in base]).astype(np.float32)
 rng = np.random.default_rng(0)
@@ -65,9 +67,7 @@ parameters = np.column_stack(
     + [rng.uniform(1000, 115000, 48)]
 )
 grid = SpectralGrid(wavelength, flux, parameters)
-config = CVAEConfig.preset(
-    "demo", encoder_units=(32, 16), decoder_units=(16, 32), latent_dim=4, batch_size=8, epochs=1
-)
+config = CVAEConfig.preset("demo", batch_size=16, epochs=1)
 generator = train(grid, config, seed=0, verbose=0)"""
 
 BLUE = "rgb(31, 119, 180)"
@@ -256,16 +256,31 @@ def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path)
     teff = page.locator(".widget-slider .noUi-handle[role=slider]").first
     start_value = teff.get_attribute("aria-valuenow")
     teff.focus()
-    start = time.perf_counter()
-    for _ in range(5):
-        teff.press("ArrowRight")
-    page.wait_for_function(
-        "([path, before]) => path.getAttribute('d') !== before",
-        arg=[line.element_handle(), before],
-        polling="raf",
+    # Timed in the page: from the key going down on the slider to the new path being set,
+    # i.e. the round trip through the kernel (decoder runs for the line and its band) plus
+    # bqplot's redraw, without the test driver's own overhead.
+    page.evaluate(
+        """([path, handle]) => {
+            window.redrawMs = [];
+            let pressed = null, before = path.getAttribute('d');
+            handle.addEventListener('keydown', () => { pressed = performance.now(); });
+            new MutationObserver(() => {
+                const d = path.getAttribute('d');
+                if (d !== before && pressed !== null) {
+                    window.redrawMs.push(performance.now() - pressed);
+                    before = d;
+                    pressed = null;
+                }
+            }).observe(path, {attributes: true, attributeFilter: ['d']});
+        }""",
+        [line.element_handle(), teff.element_handle()],
     )
-    latency = time.perf_counter() - start
-
+    presses = 5
+    for n in range(1, presses + 1):
+        teff.press("ArrowRight")
+        page.wait_for_function("n => window.redrawMs.length >= n", arg=n)
+    latencies = sorted(page.evaluate("window.redrawMs"))
+    assert len(latencies) == presses  # every step redrew the spectrum
     assert teff.get_attribute("aria-valuenow") != start_value
 
     # The notebook panel scrolls inside the page: bring the spectrum figure into the shot.
@@ -273,7 +288,10 @@ def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path)
     screenshot = tmp_path / "explorer.png"
     page.screenshot(path=str(screenshot))
     _keep_screenshot(screenshot)
-    print(f"slider to redraw: {1000 * latency:.0f} ms; screenshot: {screenshot}")
+    print(
+        f"slider to redraw, {presses} key presses: median {latencies[presses // 2]:.0f} ms, "
+        f"max {latencies[-1]:.0f} ms; screenshot: {screenshot}"
+    )
     assert page.get_by_text("Error displaying widget").count() == 0
 
 

@@ -14,7 +14,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spectral_cvae.errors import GridInputError
-from spectral_cvae.grid import SpectralGrid, uniform_grid
+from spectral_cvae.grid import SpectralGrid, paper_wavelength, uniform_grid
 from spectral_cvae.model import TimeLimit, train
 from spectral_cvae.widgets import (
     BackgroundTraining,
@@ -271,3 +271,22 @@ def test_background_training_errors_reach_the_caller_and_the_dashboard(grid):
     with pytest.raises(GridInputError, match="split drawn for 10 spectra"):
         run.result(timeout=60)
     assert "training failed" in dashboard.eta.value
+
+
+def test_a_full_size_spectrum_is_drawn_at_screen_resolution_and_in_full_when_zoomed():
+    wavelength = paper_wavelength()
+    grid = toy_grid(wavelength, 24, seed=7)
+    explorer = SpectrumExplorer(train(grid, TINY.replace(epochs=1), seed=0, verbose=0), grid)
+    flux = explorer.flux
+    assert len(explorer.line.x) <= explorer.max_points < wavelength.size
+    assert explorer.line.y.min() == flux.min() and explorer.line.y.max() == flux.max()
+    assert explorer.band.y.shape == (2, len(explorer.band.x)) and len(explorer.band.x) <= 2000
+    assert len(explorer.grid_line.x) <= 2000 and len(explorer.residual_line.x) <= 2000
+    # Zoomed to H-beta: every pixel of the window (and one beyond each edge), nothing else.
+    explorer.zoom_buttons["hbeta"].click()
+    window = (wavelength >= H_BETA[0]) & (wavelength <= H_BETA[1])
+    assert window.sum() + 2 == len(explorer.line.x)
+    np.testing.assert_array_equal(explorer.line.x[1:-1], wavelength[window])
+    np.testing.assert_allclose(explorer.line.y[1:-1], flux[window])
+    # Saving still writes every pixel.
+    assert explorer.flux.size == wavelength.size

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..grid.store import SpectralGrid
 from ..model.generator import SpectrumGenerator
+from .decimate import envelope, min_max, visible
 from .throttle import Throttle
 
 H_BETA = (4851.3, 4871.3)
@@ -39,6 +40,11 @@ class SpectrumExplorer(widgets.VBox):
     Buttons zoom to H-beta and the Mg b triplet (drag to pan, wheel to zoom), and save the
     current spectrum with its spread as FITS or CSV.
 
+    Only the visible window is sent to the browser, in at most ``max_points`` points per
+    curve (each bucket of pixels keeps its lowest and highest point, so no line core is
+    lost): drawing 19,000-point paths, not the decoder, is what makes a redraw slow. Zoom in
+    and the curves are drawn at full resolution; ``flux`` and Save always hold every pixel.
+
     Parameters
     ----------
     generator
@@ -54,6 +60,8 @@ class SpectrumExplorer(widgets.VBox):
         Minimum time between two redraws while a slider is dragged, seconds.
     save_path
         Default file name of the Save button.
+    max_points
+        Points drawn per curve at most (the figure is about 1,000 screen pixels wide).
 
     Attributes
     ----------
@@ -79,6 +87,7 @@ class SpectrumExplorer(widgets.VBox):
         seed: int = 0,
         interval: float = 0.05,
         save_path: str | os.PathLike = "spectrum.fits",
+        max_points: int = 2000,
     ) -> None:
         self.generator = generator
         self.space = generator.space
@@ -87,6 +96,9 @@ class SpectrumExplorer(widgets.VBox):
         self.seed = seed
         self.flux = np.ones(self.wavelength.size, dtype=np.float32)
         self.std = np.zeros_like(self.flux)
+        self.max_points = int(max_points)
+        self._lower = self._upper = self.flux
+        self._nearest_flux: np.ndarray | None = None
         self.nearest_index: int | None = None
         self.last_redraw_s = 0.0
         self._grid = grid
@@ -98,6 +110,8 @@ class SpectrumExplorer(widgets.VBox):
             slider.observe(lambda change: self._throttled_update(), names="value")
 
         self.x_scale = bq.LinearScale(min=float(self.wavelength[0]), max=float(self.wavelength[-1]))
+        self._throttled_draw = Throttle(self._draw, interval)
+        self.x_scale.observe(lambda change: self._throttled_draw(), names=["min", "max"])
         y_scale = bq.LinearScale(min=0.0, max=1.1)
         wavelength = self.wavelength.astype(np.float32)
         self.band = bq.Lines(
@@ -222,16 +236,31 @@ class SpectrumExplorer(widgets.VBox):
         self.flux = self.generator.generate(point, latent="mean")[0]
         if self.n_samples > 1:
             spread = self.generator.generate(point, n_samples=self.n_samples, seed=self.seed)
-            lower, upper = spread.mean[0] - spread.std[0], spread.mean[0] + spread.std[0]
+            self._lower = spread.mean[0] - spread.std[0]
+            self._upper = spread.mean[0] + spread.std[0]
             self.std = spread.std[0]
         else:
-            lower = upper = self.flux
-        with self.line.hold_sync(), self.band.hold_sync():
-            self.line.y = self.flux
-            self.band.y = np.vstack([lower, upper])
+            self._lower = self._upper = self.flux
         if self._grid is not None:
             self._update_nearest(point)
+        self._draw()
         self.last_redraw_s = time.perf_counter() - start
+
+    def _draw(self) -> None:
+        """Send the visible part of every curve to the marks, at screen resolution."""
+        window = visible(self.wavelength, self.x_scale.min, self.x_scale.max)
+        x = self.wavelength[window]
+        with self.line.hold_sync(), self.band.hold_sync():
+            self.line.x, self.line.y = min_max(x, self.flux[window], self.max_points)
+            band_x, band = envelope(x, self._lower[window], self._upper[window], self.max_points)
+            self.band.x, self.band.y = band_x, band
+        if self._nearest_flux is not None:
+            residual = self.flux[window] - self._nearest_flux[window]
+            with self.grid_line.hold_sync(), self.residual_line.hold_sync():
+                self.grid_line.x, self.grid_line.y = min_max(
+                    x, self._nearest_flux[window], self.max_points
+                )
+                self.residual_line.x, self.residual_line.y = min_max(x, residual, self.max_points)
 
     def _update_nearest(self, point: np.ndarray) -> None:
         distance = np.sum((self._grid_normalized - self.space.normalize(point)) ** 2, axis=1)
@@ -247,15 +276,11 @@ class SpectrumExplorer(widgets.VBox):
                 for n in self.space.names
             )
             self.grid_line.labels = [f"grid #{index}: {text}"]
-            with self.grid_line.hold_sync():
-                self.grid_line.y = self._nearest_flux
-        with self.residual_line.hold_sync():
-            self.residual_line.y = self.flux - self._nearest_flux
 
     def zoom(self, window: tuple[float, float] | None) -> None:
         """Show ``window`` (Angstrom), or the whole spectrum for None."""
         low, high = window or (float(self.wavelength[0]), float(self.wavelength[-1]))
-        with self.x_scale.hold_sync():
+        with self.x_scale.hold_sync(), self.x_scale.hold_trait_notifications():
             self.x_scale.min, self.x_scale.max = float(low), float(high)
 
     def save(self, path: str | os.PathLike) -> Path:
