@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import _thread
 import asyncio
+import signal
 import threading
 import time
 
@@ -256,7 +256,9 @@ def test_interrupting_the_wait_stops_training_cleanly(grid):
 
     def interrupt_after_an_epoch():
         _wait_for_epochs(dashboard, 1)
-        _thread.interrupt_main()  # what the notebook's interrupt-kernel button sends
+        # What the notebook's interrupt-kernel button sends: a real SIGINT, which wakes the
+        # main thread from its wait (_thread.interrupt_main() would not).
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
     threading.Thread(target=interrupt_after_an_epoch, daemon=True).start()
     generator = run.result()
