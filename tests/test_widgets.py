@@ -260,8 +260,14 @@ def test_interrupting_the_wait_stops_training_cleanly(grid):
         # main thread from its wait (_thread.interrupt_main() would not).
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
-    threading.Thread(target=interrupt_after_an_epoch, daemon=True).start()
-    generator = run.result()
+    # A kernel turns SIGINT into KeyboardInterrupt while a cell runs; libraries used by
+    # earlier tests may have installed another handler, so set the kernel's one here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt_after_an_epoch, daemon=True).start()
+        generator = run.result()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert dashboard.stop_requested
     assert generator.provenance["epochs_trained"] < 500
 
