@@ -4,7 +4,8 @@ The other widget tests check the Python side only; these prove that the frontend
 (ipywidgets, bqplot) load, that the figures render and that browser input reaches the kernel
 and comes back drawn: a slider of the SpectrumExplorer moved by the keyboard redraws the
 spectrum, a mouse click on a cell of the ResidualMapViewer's heat map draws that bin's residual
-spectra and a dropdown re-bins the map. They need the system Chromium (``/usr/bin/chromium``;
+spectra and a dropdown re-bins the map, and the TrainingDashboard's Stop button ends a training
+running in the background. They need the system Chromium (``/usr/bin/chromium``;
 Playwright's own browser downloads are not used). Without it they skip, except under
 ``CI=true`` where they must run.
 """
@@ -46,17 +47,20 @@ CHROMIUM_ARGS = [
 ARTIFACTS_ENV = "SPECTRAL_CVAE_ARTIFACTS"
 """Folder where the screenshots are also copied when set (CI keeps it)."""
 
-# A tiny model on a coarse toy grid: a few seconds of training, so the tests measure the
-# widgets rather than the fit.
-# The demo preset's network on the paper's 19,000 wavelengths, as a user of the explorer has
-# it (one epoch on 48 toy spectra: the latency does not depend on how well it is trained).
-SETUP_CELL = """\
+# 48 toy spectra on the paper's 19,000 wavelengths and the demo preset's network, as a user
+# of the widgets has them.
+GRID_CELL = """\
 import numpy as np
 
 from spectral_cvae.grid import SpectralGrid, paper_wavelength
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 from spectral_cvae.model import CVAEConfig, train
-from spectral_cvae.widgets import ResidualMapViewer, SpectrumExplorer
+from spectral_cvae.widgets import (
+    BackgroundTraining,
+    ResidualMapViewer,
+    SpectrumExplorer,
+    TrainingDashboard,
+)
 
 wavelength = paper_wavelength()
 base = toy_base_parameters(48, 0)
@@ -67,8 +71,9 @@ parameters = np.column_stack(
     + [rng.uniform(1000, 115000, 48)]
 )
 grid = SpectralGrid(wavelength, flux, parameters)
-config = CVAEConfig.preset("demo", batch_size=16, epochs=1)
-generator = train(grid, config, seed=0, verbose=0)"""
+config = CVAEConfig.preset("demo", batch_size=16, epochs=1)"""
+# One epoch: the widgets' latency does not depend on how well the model is trained.
+TRAIN_CELL = "generator = train(grid, config, seed=0, verbose=0)"
 
 BLUE = "rgb(31, 119, 180)"
 """``#1f77b4``, the colour of ``SpectrumExplorer.line`` (and of its band) as the DOM gives it."""
@@ -236,7 +241,7 @@ def _keep_screenshot(screenshot: Path) -> None:
 
 def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path):
     # ``page`` comes first: a missing browser skips before a server is started.
-    cells = [SETUP_CELL, "SpectrumExplorer(generator, grid)"]
+    cells = [GRID_CELL, TRAIN_CELL, "SpectrumExplorer(generator, grid)"]
     _run_notebook(page, lab.write_notebook("explorer.ipynb", cells))
 
     # bqplot draws one <g> per mark, in the order of Figure.marks ([band, line, grid_line]
@@ -298,7 +303,7 @@ def test_explorer_renders_and_a_slider_redraws_the_spectrum(page, lab, tmp_path)
 def test_residual_map_cell_click_draws_its_spectra_and_a_dropdown_rebins(page, lab, tmp_path):
     # Tall enough for the whole viewer (about 1,100 px) in one screenshot.
     page.set_viewport_size({"width": 1280, "height": 1600})
-    cells = [SETUP_CELL, "viewer = ResidualMapViewer(generator, grid)\nviewer"]
+    cells = [GRID_CELL, TRAIN_CELL, "viewer = ResidualMapViewer(generator, grid)\nviewer"]
     _run_notebook(page, lab.write_notebook("residual_map.ipynb", cells))
 
     # The viewer's figures, top to bottom: heat map, the selected bin's spectra, marginal.
@@ -355,4 +360,36 @@ def test_residual_map_cell_click_draws_its_spectra_and_a_dropdown_rebins(page, l
     expect(bin_label).to_have_text("Click a cell to see its residual spectra.")
     expect(bin_curves.first).to_be_hidden()
     print(f"click to redraw: {1000 * latency:.0f} ms; screenshot: {screenshot}")
+    assert page.get_by_text("Error displaying widget").count() == 0
+
+
+def test_stop_on_the_dashboard_ends_a_background_training(page, lab, tmp_path):
+    cells = [
+        GRID_CELL,
+        "dashboard = TrainingDashboard()\n"
+        "run = BackgroundTraining(dashboard, grid, config.replace(epochs=500), seed=0)\n"
+        "dashboard",
+    ]
+    _run_notebook(page, lab.write_notebook("dashboard.ipynb", cells))
+
+    # The ETA label, once the first epoch is drawn: "epoch N/500, ... left ...".
+    expect(page.get_by_text(re.compile(r"epoch \d+/500,"))).to_be_visible(timeout=90_000)
+    curves = page.locator(".bqplot").first.locator("g.curve path.line")
+    assert any(curves.evaluate_all("paths => paths.map(p => p.getAttribute('d'))"))
+
+    # The click reaches the kernel while the training thread runs: no cell is busy.
+    start = time.perf_counter()
+    page.locator(".widget-button", has_text="Stop").click()
+    ended = page.get_by_text(re.compile(r"stopped by the Stop button after \d+ epochs"))
+    expect(ended).to_be_visible(timeout=60_000)
+    latency = time.perf_counter() - start
+    epochs = int(re.search(r"after (\d+) epochs", ended.text_content()).group(1))
+    assert 1 <= epochs < 500
+
+    screenshot = tmp_path / "dashboard.png"
+    page.locator(".bqplot").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot))
+    _keep_screenshot(screenshot)
+    print(f"Stop to training ended: {1000 * latency:.0f} ms after {epochs} epochs; "
+          f"screenshot: {screenshot}")
     assert page.get_by_text("Error displaying widget").count() == 0

@@ -298,3 +298,19 @@ def test_a_full_size_spectrum_is_drawn_at_screen_resolution_and_in_full_when_zoo
     np.testing.assert_allclose(explorer.line.y[1:-1], flux[window])
     # Saving still writes every pixel.
     assert explorer.flux.size == wavelength.size
+
+
+def test_dashboard_axes_tick_whole_epochs_and_round_log_values(grid):
+    dashboard = TrainingDashboard()
+    train(grid, TINY.replace(epochs=3), seed=1, callbacks=[dashboard], verbose=0)
+    for figure in (dashboard.loss_figure, dashboard.lr_figure):
+        assert figure.axes[0].tick_values.tolist() == [0, 1, 2]
+    ticks = dashboard.loss_figure.axes[1].tick_values
+    drawn = np.concatenate([line.y for line in dashboard.lines.values()])
+    assert ticks[0] < drawn.min() and drawn.max() < ticks[-1]
+    mantissas = ticks / 10.0 ** np.floor(np.log10(ticks))
+    assert set(np.round(mantissas, 6)) <= {1.0, 2.0, 5.0}
+    scale = dashboard.loss_figure.axes[1].scale
+    assert (scale.min, scale.max) == (ticks[0], ticks[-1])
+    # The constant learning rate, 3e-3, sits between the two round values around it.
+    np.testing.assert_allclose(dashboard.lr_figure.axes[1].tick_values, [2e-3, 5e-3])

@@ -71,7 +71,7 @@ class TrainingDashboard(keras.callbacks.Callback):
             marks=list(self.lines.values()),
             axes=[
                 bq.Axis(scale=epoch_scale, label="epoch", tick_format="d"),
-                bq.Axis(scale=loss_scale, side="left", label="loss"),
+                bq.Axis(scale=loss_scale, side="left", label="loss", tick_format=".0e"),
             ],
             legend_location="top-right",
             title="Losses (solid: training, dashed: validation)",
@@ -111,7 +111,7 @@ class TrainingDashboard(keras.callbacks.Callback):
             marks=[self.lr_line, self.lr_cuts],
             axes=[
                 bq.Axis(scale=lr_epoch_scale, label="epoch", tick_format="d"),
-                bq.Axis(scale=lr_scale, side="left", label="learning rate"),
+                bq.Axis(scale=lr_scale, side="left", label="learning rate", tick_format=".0e"),
             ],
             title="Learning rate (triangles: cut on a plateau)",
             fig_margin={"top": 40, "bottom": 45, "left": 70, "right": 20},
@@ -129,7 +129,8 @@ class TrainingDashboard(keras.callbacks.Callback):
         self.stop_button.on_click(lambda _: self.stop())
         self.widget = widgets.VBox(
             [
-                widgets.HBox([self.progress, self.eta, self.stop_button]),
+                widgets.HBox([self.progress, self.stop_button]),
+                self.eta,
                 self.loss_figure,
                 self.lr_figure,
             ]
@@ -189,9 +190,31 @@ class TrainingDashboard(keras.callbacks.Callback):
         if math.isfinite(value):
             with self.best.hold_sync():
                 self.best.x, self.best.y = np.array([best_epoch], float), np.array([value])
+        self._set_ticks()
         self._show_progress(epoch)
         if self.stop_requested:
             self.model.stop_training = True
+
+    def _set_ticks(self) -> None:
+        # bqplot's own ticks repeat integers ("0 0 0 1 1") on a short epoch axis and crowd
+        # a log axis with a label per 1-9 multiple: whole epochs and a few round values.
+        epochs = [h["epoch"] for h in self.history]
+        epoch_ticks = _whole_ticks(epochs[0], epochs[-1])
+        loss_values = [line.y[np.isfinite(line.y)] for line in self.lines.values() if len(line.y)]
+        loss_ticks = _log_ticks(np.concatenate(loss_values)) if loss_values else []
+        rates = [h["learning_rate"] for h in self.history]
+        for axis in (*self.loss_figure.axes, *self.lr_figure.axes):
+            if axis.label == "epoch":
+                axis.tick_values = epoch_ticks
+        for axis, ticks in (
+            (self.loss_figure.axes[1], loss_ticks),
+            (self.lr_figure.axes[1], _log_ticks(np.array(rates))),
+        ):
+            if len(ticks) >= 2:
+                # The scale spans the outer round values, so the end ticks are drawn too.
+                with axis.scale.hold_sync():
+                    axis.scale.min, axis.scale.max = float(ticks[0]), float(ticks[-1])
+                axis.tick_values = ticks
 
     def _show_progress(self, epoch: int) -> None:
         self.progress.value = min(epoch + 1, self.progress.max)
@@ -213,6 +236,30 @@ class TrainingDashboard(keras.callbacks.Callback):
             how = "finished"
         best = f"; best epoch {int(self.best.x[0])}, its weights kept" if len(self.best.x) else ""
         self.eta.value = f"{how} after {done} epochs{best}"
+
+
+def _whole_ticks(first: int, last: int, most: int = 10) -> np.ndarray:
+    """At most ``most`` whole numbers from ``first`` to ``last``, evenly spread."""
+    return np.unique(np.round(np.linspace(first, last, min(last - first + 1, most))))
+
+
+def _log_ticks(values: np.ndarray) -> np.ndarray:
+    """Round values (1, 2 and 5 times powers of ten) over the range of positive ``values``.
+
+    Only powers of ten when the range spans three decades or more; always one round value
+    below the smallest and one above the largest, so that the range sits inside.
+    """
+    values = values[values > 0]
+    if values.size == 0:
+        return np.array([])
+    low, high = np.floor(np.log10(values.min())), np.ceil(np.log10(values.max()))
+    decades = 10.0 ** np.arange(low - 1, high + 2)
+    steps = (1.0,) if high - low >= 3 else (1.0, 2.0, 5.0)
+    ticks = np.sort(np.outer(decades, steps).ravel())
+    inside = (ticks >= values.min()) & (ticks <= values.max())
+    below = ticks[ticks < values.min()][-1:]
+    above = ticks[ticks > values.max()][:1]
+    return np.concatenate([below, ticks[inside], above])
 
 
 def _duration(seconds: float) -> str:
