@@ -4,8 +4,9 @@ The other widget tests check the Python side only; these prove that the frontend
 (ipywidgets, bqplot) load, that the figures render and that browser input reaches the kernel
 and comes back drawn: a slider of the SpectrumExplorer moved by the keyboard redraws the
 spectrum, a mouse click on a cell of the ResidualMapViewer's heat map draws that bin's residual
-spectra and a dropdown re-bins the map, and the TrainingDashboard's Stop button ends a training
-running in the background. They need the system Chromium (``/usr/bin/chromium``;
+spectra and a dropdown re-bins the map, the TrainingDashboard's Stop button ends a training
+running in the background, and the InverterPanel follows a typed test-spectrum number and a
+change of source. They need the system Chromium (``/usr/bin/chromium``;
 Playwright's own browser downloads are not used). Without it they skip, except under
 ``CI=true`` where they must run.
 """
@@ -392,4 +393,43 @@ def test_stop_on_the_dashboard_ends_a_background_training(page, lab, tmp_path):
     _keep_screenshot(screenshot)
     print(f"Stop to training ended: {1000 * latency:.0f} ms after {epochs} epochs; "
           f"screenshot: {screenshot}")
+    assert page.get_by_text("Error displaying widget").count() == 0
+
+
+def test_inverter_panel_answers_a_new_test_spectrum_and_the_generated_source(
+    page, lab, tmp_path
+):
+    cells = [
+        GRID_CELL,
+        TRAIN_CELL,
+        "from spectral_cvae.inversion import PCAInverter\n"
+        "from spectral_cvae.widgets import InverterPanel\n"
+        "inverter = PCAInverter(n_components=8, hidden=(32,), epochs=5).fit(grid)\n"
+        "InverterPanel(inverter, generator, grid)",
+    ]
+    _run_notebook(page, lab.write_notebook("inverter.ipynb", cells))
+
+    panel = page.locator(".jp-OutputArea-output", has=page.locator(".bqplot")).last
+    table = panel.locator(".widget-html table")
+    expect(table).to_contain_text("Teff")
+    first = table.text_content()
+    # Input and re-generated spectrum are drawn.
+    paths = panel.locator(".bqplot g.curve path.line")
+    assert sum(bool(d) for d in paths.evaluate_all("ps => ps.map(p => p.getAttribute('d'))")) >= 2
+
+    # Another test spectrum, typed into the box as a person would.
+    box = panel.get_by_label("test #")
+    box.fill("1")
+    box.press("Enter")
+    expect(table).not_to_have_text(first)
+    second = table.text_content()
+
+    # The "generated" source: the truth column becomes the typed parameters.
+    panel.get_by_role("button", name="generated", exact=True).click()
+    expect(table).not_to_have_text(second)
+
+    screenshot = tmp_path / "inverter.png"
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot))
+    _keep_screenshot(screenshot)
     assert page.get_by_text("Error displaying widget").count() == 0
