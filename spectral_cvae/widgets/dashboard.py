@@ -198,17 +198,13 @@ class TrainingDashboard(keras.callbacks.Callback):
     def _set_ticks(self) -> None:
         # bqplot's own ticks repeat integers ("0 0 0 1 1") on a short epoch axis and crowd
         # a log axis with a label per 1-9 multiple: whole epochs and a few round values.
-        epochs = [h["epoch"] for h in self.history]
-        epoch_ticks = _whole_ticks(epochs[0], epochs[-1])
-        loss_values = [line.y[np.isfinite(line.y)] for line in self.lines.values() if len(line.y)]
-        loss_ticks = _log_ticks(np.concatenate(loss_values)) if loss_values else []
-        rates = [h["learning_rate"] for h in self.history]
-        for axis in (*self.loss_figure.axes, *self.lr_figure.axes):
-            if axis.label == "epoch":
-                axis.tick_values = epoch_ticks
+        epoch_ticks = _whole_ticks(self.history[0]["epoch"], self.history[-1]["epoch"])
+        self.loss_figure.axes[0].tick_values = self.lr_figure.axes[0].tick_values = epoch_ticks
+        drawn = [line.y[np.isfinite(line.y)] for line in self.lines.values() if len(line.y)]
+        loss_ticks = _log_ticks(np.concatenate(drawn)) if drawn else []
         for axis, ticks in (
             (self.loss_figure.axes[1], loss_ticks),
-            (self.lr_figure.axes[1], _log_ticks(np.array(rates))),
+            (self.lr_figure.axes[1], _log_ticks(self.lr_line.y)),
         ):
             if len(ticks) >= 2:
                 # The scale spans the outer round values, so the end ticks are drawn too.
