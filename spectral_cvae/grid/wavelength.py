@@ -37,6 +37,36 @@ def uniform_grid(start: float, stop: float, step: float) -> np.ndarray:
     return start + step * np.arange(n, dtype=float)
 
 
+def log_uniform_grid(start: float, stop: float, velocity_step: float) -> np.ndarray:
+    """Wavelength grid uniform in ln(lambda): a constant velocity step between points.
+
+    On such a grid a Doppler shift is the same number of pixels everywhere, so rotation and a
+    constant-R instrument are single convolution kernels.
+
+    Parameters
+    ----------
+    start, stop
+        Window in Angstrom; the grid starts at ``start`` and ends at the last point not
+        beyond ``stop`` (``stop`` itself only if it falls on the grid, within rounding).
+    velocity_step
+        Step in km/s: c times the step in ln(lambda) (1.1 km/s is 0.02 A at 5450 A).
+
+    Returns
+    -------
+    numpy.ndarray
+        Wavelengths in Angstrom, ``start * exp(i * velocity_step / c)``.
+    """
+    from .broadening import SPEED_OF_LIGHT  # here: broadening imports this module
+
+    if not velocity_step > 0 or not stop > start > 0:
+        raise GridInputError(
+            f"need velocity_step > 0 and stop > start > 0, got {start}, {stop}, {velocity_step}"
+        )
+    log_step = velocity_step / SPEED_OF_LIGHT
+    n = int(np.floor(np.log(stop / start) / log_step + 1e-9)) + 1
+    return start * np.exp(log_step * np.arange(n, dtype=float))
+
+
 def paper_wavelength() -> np.ndarray:
     """The paper's wavelength grid: 4450-5400 Angstrom at 0.05 Angstrom (19,000 points)."""
     return uniform_grid(*PAPER_WINDOW, PAPER_STEP)
