@@ -103,6 +103,7 @@ def test_encoder_and_decoder_shapes_and_value_ranges():
     assert np.all((out > 0) & (out <= TINY.flux_scale))
     # An untrained decoder starts near the continuum, where most pixels of a spectrum are.
     assert abs(np.median(out) - 1.0) < 0.05
+    model.compile(optimizer="adam")
     assert [m.name for m in model.metrics] == ["loss", "reconstruction_loss", "kl_loss"]
 
 
@@ -196,18 +197,31 @@ def test_streamed_batches_cover_the_rows_in_a_new_seeded_order_each_epoch(grid_f
     grid = SpectralGrid.open(grid_file)
     rows = np.arange(5, 45)
     args = dict(space=PAPER_SPACE, batch_size=16, flux_scale=1.1, seed=7, in_memory_bytes=0)
-    dataset, source = make_dataset(grid, rows, **args)
-    assert source.grid is grid  # streamed from the file, not copied into memory
-    epochs = [[np.asarray(f) for f, _ in dataset] for _ in range(2)]
+    dataset = make_dataset(grid, rows, **args)
+    assert dataset.grid is grid  # streamed from the file, not copied into memory
+    assert dataset.n_batches == 3 and dataset.num_batches is None  # an endless stream
+    batches = [dataset[i] for i in range(6)]  # two epochs
+    for (flux, condition), target in batches:
+        assert target is flux and condition.min() >= 0 and condition.max() <= 1
+    epochs = [[x[0] for x, _ in batches[:3]], [x[0] for x, _ in batches[3:]]]
     assert [len(f) for f in epochs[0]] == [16, 16, 8]
     expected = np.sort(grid.read_flux(rows), axis=0)
-    for batches in epochs:
-        np.testing.assert_array_equal(np.sort(np.concatenate(batches), axis=0), expected)
+    for flux in epochs:
+        np.testing.assert_array_equal(np.sort(np.concatenate(flux), axis=0), expected)
     assert not np.array_equal(epochs[0][0], epochs[1][0])
-    again, _ = make_dataset(grid, rows, **args)
-    np.testing.assert_array_equal(next(iter(again))[0], epochs[0][0])
-    condition = np.concatenate([np.asarray(c) for _, c in dataset])
-    assert condition.min() >= 0 and condition.max() <= 1
+    # A resumed run starting at epoch 1 reads exactly what epoch 1 of the first run read.
+    again = make_dataset(grid, rows, **args)
+    again.first_epoch = 1
+    np.testing.assert_array_equal(again[0][1], epochs[1][0])
+    np.testing.assert_array_equal(again[1][1], epochs[1][1])
+    assert not np.array_equal(again[4][1], batches[4][1])  # epoch 2 differs from epoch 1
+    validation = make_dataset(grid, rows, **{**args, "shuffle": False})
+    assert validation.num_batches == 3 and len(list(validation)) == 3
+    np.testing.assert_array_equal(validation[0][1], grid.read_flux(rows[:16]))
+    with pytest.raises(IndexError):
+        validation[3]
+    for source in (dataset, again, validation):
+        source.close()
 
 
 def test_flux_the_sigmoid_cannot_reach_is_refused_naming_the_spectrum(tmp_path):

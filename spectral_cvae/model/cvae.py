@@ -4,7 +4,8 @@ The encoder sees a spectrum together with its six normalized parameters and retu
 mean and log-variance of q(z | x, c); the decoder turns [z, c] back into a spectrum through
 a sigmoid layer. Training minimizes MSE(x, x_hat) + beta * KL(q(z | x, c) || N(0, I)), and
 both terms are reported as metrics, so callbacks can monitor ``val_reconstruction_loss``.
-Generation needs only :attr:`CVAE.decoder`.
+Generation needs only :attr:`CVAE.decoder`. Only ``keras`` and ``keras.ops`` are used, so the
+model trains and generates on any Keras backend.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import math
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from .config import CVAEConfig
@@ -114,7 +114,9 @@ class CVAE(keras.Model):
 
     Notes
     -----
-    Data are ``(flux, condition)`` pairs: ``fit`` sees flux as x and the condition as y.
+    Data are ``((flux, condition), flux)``: the inputs are the spectrum and its condition,
+    the target is the spectrum. The loss is computed in :meth:`compute_loss`, so Keras's own
+    training step runs it on any backend (TensorFlow, JAX, PyTorch).
     """
 
     def __init__(
@@ -132,51 +134,32 @@ class CVAE(keras.Model):
         self.metadata = dict(metadata or {})
         self.encoder = build_encoder(self.config, self.n_pixels, self.n_conditions, seed)
         self.decoder = build_decoder(self.config, self.n_pixels, self.n_conditions)
-        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        # Keras reports the total as "loss"; these two trackers report its terms by name.
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
 
-    @property
-    def metrics(self) -> list:
-        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
-
     def call(self, inputs, training: bool = False):
+        """Return (reconstructed flux, z_mean, z_log_var) for ``[flux, condition]``."""
         flux, condition = inputs
-        _, _, z = self.encoder([flux, condition], training=training)
-        return self.decoder([z, condition], training=training)
+        z_mean, z_log_var, z = self.encoder([flux, condition], training=training)
+        return self.decoder([z, condition], training=training), z_mean, z_log_var
 
-    def compute_losses(self, flux, condition, training: bool = False):
-        """Return (total, reconstruction, KL) for one batch, each a scalar.
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Reconstruction + beta * KL for one batch, with both terms tracked by name.
 
         Reconstruction: squared flux error averaged over pixels and spectra (flux units^2),
         so it reads directly as the square of an rms flux error. KL: summed over the latent
-        dimensions, averaged over spectra.
+        dimensions, averaged over spectra. Each term enters its epoch mean weighted by the
+        batch's number of spectra, as Keras weights the total.
         """
-        z_mean, z_log_var, z = self.encoder([flux, condition], training=training)
-        reconstruction = self.decoder([z, condition], training=training)
-        reconstruction_loss = ops.mean(ops.square(flux - reconstruction))
+        reconstruction, z_mean, z_log_var = y_pred
+        reconstruction_loss = ops.mean(ops.square(y - reconstruction))
         kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
-        total = reconstruction_loss + self.config.beta * kl_loss
-        return total, reconstruction_loss, kl_loss
-
-    def _track(self, total, reconstruction_loss, kl_loss) -> dict:
-        self.total_loss_tracker.update_state(total)
-        self.reconstruction_loss_tracker.update_state(reconstruction_loss)
-        self.kl_loss_tracker.update_state(kl_loss)
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data):
-        flux, condition, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(flux, condition, training=True)
-        gradients = tape.gradient(losses[0], self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._track(*losses)
-
-    def test_step(self, data):
-        flux, condition, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._track(*self.compute_losses(flux, condition, training=False))
+        n_spectra = ops.shape(y)[0]
+        self.reconstruction_loss_tracker.update_state(reconstruction_loss, n_spectra)
+        self.kl_loss_tracker.update_state(kl_loss, n_spectra)
+        return reconstruction_loss + self.config.beta * kl_loss
 
     def build_all(self) -> None:
         """Create every weight (and the optimizer's, if compiled) without data."""

@@ -1,24 +1,33 @@
-"""Training data as ``tf.data`` pipelines over a grid file: streamed, shuffled, seeded.
+"""Training data as Keras ``PyDataset`` batches over a grid file: streamed, shuffled, seeded.
 
 Each epoch reads the training spectra in a fresh random order, one batch at a time, so a
 grid larger than memory trains (one spectrum per HDF5 chunk keeps random reads cheap). A
 small grid is read once into memory instead. A *base* grid (Teff, log g, [M/H], xi_t only)
 is broadened on the fly to random (v sin i, R) pairs, a new draw every epoch.
+
+Batch ``i`` is a pure function of the seed and ``i``: the training stream is endless and
+epoch ``k`` is its batches ``k * n_batches`` to ``(k + 1) * n_batches - 1``, so the order
+does not depend on when Keras calls the dataset's hooks, a resumed run sees exactly the
+batches it would have seen, and batches can be read ahead in a background thread while the
+model trains. ``PyDataset`` feeds every Keras backend (TensorFlow, JAX, PyTorch).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import keras
 import numpy as np
-import tensorflow as tf
 
 from ..errors import GridInputError
 from ..grid.augment import BASE_NAMES, draw_broadening, full_parameters
 from ..grid.broadening import broaden
 from ..grid.store import SpectralGrid
 from ..parameters import PAPER_SPACE, ParameterSpace
+
+READ_AHEAD = 2
+"""Batches prepared in a background thread ahead of the one the model is training on."""
 
 
 def is_base_grid(grid: SpectralGrid) -> bool:
@@ -34,8 +43,41 @@ def augmented_space(base: ParameterSpace, full: ParameterSpace = PAPER_SPACE) ->
     return ParameterSpace([base[n] if n in base.names else full[n] for n in full.names])
 
 
-class _Batches:
-    """Callable that yields one epoch of (flux, normalized condition) batches per call."""
+class SpectrumBatches(keras.utils.PyDataset):
+    """``((flux, condition), flux)`` batches over some rows of a grid.
+
+    Parameters
+    ----------
+    grid
+        The grid (file-backed or in memory).
+    rows
+        Row indices of the spectra to use.
+    space
+        Parameter space whose min-max scaling gives the condition vector.
+    batch_size
+        Spectra per batch.
+    flux_scale
+        The model's largest representable flux; flux outside ``[0, flux_scale)`` is refused.
+    seed
+        Seed of the per-epoch shuffle.
+    shuffle
+        True (training): an endless stream, shuffled anew each epoch; pass
+        ``steps_per_epoch=n_batches`` to ``fit``. False (validation): one pass in row order.
+    source
+        Name of the grid in error messages.
+    file_rows
+        File rows of an in-memory copy's rows, for error messages.
+
+    Attributes
+    ----------
+    n_batches : int
+        Batches per epoch.
+    first_epoch : int
+        The epoch that batch 0 belongs to (a resumed ``fit`` starts at a later epoch).
+    error : GridInputError or None
+        The last data error raised while making a batch (TensorFlow re-raises errors of a
+        Python data source as an opaque ``OpError``; this keeps the clear one).
+    """
 
     def __init__(
         self,
@@ -49,80 +91,128 @@ class _Batches:
         source: str,
         file_rows: np.ndarray | None = None,
     ) -> None:
+        super().__init__()  # one worker: reading ahead is done here, in order
         self.grid, self.rows, self.space = grid, np.asarray(rows, dtype=np.int64), space
-        self.batch_size, self.flux_scale = batch_size, flux_scale
-        self.seed, self.shuffle = seed, shuffle
-        self.epoch = 0
-        self.error: Exception | None = None
-        self.source = source
-        # Rows of an in-memory copy map back to the file's rows for error messages.
+        self.batch_size, self.flux_scale = int(batch_size), flux_scale
+        self.seed, self.shuffle, self.source = seed, shuffle, source
         self.file_rows = file_rows
+        self.n_batches = math.ceil(len(self.rows) / self.units_per_batch)
+        self.first_epoch = 0
+        self.error: GridInputError | None = None
+        self._ahead: dict[int, Future] = {}
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "spectrum-batches")
 
-    def order(self) -> np.ndarray:
+    @property
+    def units_per_batch(self) -> int:
+        """Rows of ``rows`` that make one batch."""
+        return self.batch_size
+
+    @property
+    def num_batches(self) -> int | None:
+        return None if self.shuffle else self.n_batches
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def epoch_and_batch(self, index: int) -> tuple[int, int]:
+        """The epoch and the batch within it of stream position ``index``."""
+        if not self.shuffle and not 0 <= index < self.n_batches:
+            raise IndexError(f"batch {index} of {self.n_batches}")
+        return self.first_epoch + index // self.n_batches, index % self.n_batches
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The rows in the order that ``epoch`` reads them."""
         if not self.shuffle:
             return self.rows
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.rows)
+        return np.random.default_rng([self.seed, epoch]).permutation(self.rows)
 
-    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = self.order()
-        self.epoch += 1
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            flux, parameters = self.read(rows)
-            yield self.check(flux, rows), self.space.normalize(parameters).astype(np.float32)
+    def __getitem__(self, index: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+        self.epoch_and_batch(index)  # IndexError past the end of a validation pass
+        try:
+            if self._pool is None:  # closed: a late read-ahead of the backend's own
+                flux, condition = self.batch(index)
+            else:
+                flux, condition = self._read_ahead(index).result()
+        except GridInputError as exc:
+            self.error = exc
+            raise
+        return (flux, condition), flux
 
-    def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self.grid.read_flux(rows), self.grid.parameters[rows]
+    def _read_ahead(self, index: int) -> Future:
+        for ahead in range(index, index + READ_AHEAD + 1):
+            if ahead not in self._ahead and (self.shuffle or ahead < self.n_batches):
+                self._ahead[ahead] = self._pool.submit(self.batch, ahead)
+        for stale in [k for k in self._ahead if k < index]:
+            self._ahead.pop(stale).cancel()
+        return self._ahead.pop(index)
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flux, normalized condition) of stream position ``index``, float32."""
+        epoch, k = self.epoch_and_batch(index)
+        rows = self.order(epoch)[k * self.batch_size : (k + 1) * self.batch_size]
+        flux, parameters = self.grid.read_flux(rows), self.grid.parameters[rows]
+        return self.check(flux, rows), self.space.normalize(parameters).astype(np.float32)
 
     def check(self, flux: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        # An error raised inside tf.data arrives as an opaque OpError; keep the clear one.
+        """Refuse flux the sigmoid cannot reach, naming the spectrum and the pixel."""
         bad = ~np.isfinite(flux) | (flux < 0) | (flux >= self.flux_scale)
         if bad.any():
             row, pixel = np.argwhere(bad)[0]
             shown = rows[row] if self.file_rows is None else self.file_rows[rows[row]]
-            self.error = GridInputError(
+            raise GridInputError(
                 f"{self.source}, spectrum {shown}: flux {flux[row, pixel]:g} at pixel "
                 f"{pixel} lies outside [0, flux_scale = {self.flux_scale:g}); the model's "
                 f"sigmoid cannot reach it (raise CVAEConfig.flux_scale or renormalize)"
             )
-            raise self.error
         return flux
 
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._ahead = None, {}
 
-class _AugmentedBatches(_Batches):
-    """Batches broadened from base spectra: ``draws_per_model`` (v sin i, R) pairs each."""
+
+class BroadenedBatches(SpectrumBatches):
+    """Batches broadened from base spectra: ``draws_per_model`` (v sin i, R) pairs each.
+
+    ``rows`` are base models; each batch holds ``batch_size // draws_per_model`` of them.
+    Training draws new pairs every epoch; validation (``shuffle=False``) draws the same
+    pairs every epoch, so its loss compares across epochs.
+    """
 
     def __init__(self, *args, wavelength: np.ndarray, draws_per_model: int, **kwargs) -> None:
+        self.wavelength, self.draws = np.asarray(wavelength), int(draws_per_model)
         super().__init__(*args, **kwargs)
-        self.wavelength, self.draws = wavelength, int(draws_per_model)
 
-    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order = self.order()
-        # Validation (shuffle=False) draws the same pairs every epoch, so its loss compares.
-        entropy = [self.seed, 2, self.epoch] if self.shuffle else [self.seed, 1]
+    @property
+    def units_per_batch(self) -> int:
+        return max(1, self.batch_size // self.draws)
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        epoch, k = self.epoch_and_batch(index)
+        step = self.units_per_batch
+        models = self.order(epoch)[k * step : (k + 1) * step]
+        entropy = [self.seed, 2, epoch, k] if self.shuffle else [self.seed, 1, k]
         rng = np.random.default_rng(entropy)
-        self.epoch += 1
-        models_per_batch = max(1, self.batch_size // self.draws)
-        for start in range(0, len(order), models_per_batch):
-            models = order[start : start + models_per_batch]
-            vsini, resolution = draw_broadening(len(models) * self.draws, rng, self.space)
-            flux = np.concatenate(
-                [
-                    broaden(
-                        self.grid.wavelength,
-                        self.grid.spectrum(m),
-                        vsini[k * self.draws : (k + 1) * self.draws],
-                        resolution[k * self.draws : (k + 1) * self.draws],
-                        wavelength_out=self.wavelength,
-                        source=self.source,
-                    )
-                    for k, m in enumerate(models)
-                ]
-            ).astype(np.float32)
-            base = np.repeat(self.grid.parameters[models], self.draws, axis=0)
-            parameters = full_parameters(base, vsini, resolution, self.space)
-            rows = np.repeat(models, self.draws)
-            yield self.check(flux, rows), self.space.normalize(parameters).astype(np.float32)
+        vsini, resolution = draw_broadening(len(models) * self.draws, rng, self.space)
+        flux = np.concatenate(
+            [
+                broaden(
+                    self.grid.wavelength,
+                    self.grid.spectrum(m),
+                    vsini[j * self.draws : (j + 1) * self.draws],
+                    resolution[j * self.draws : (j + 1) * self.draws],
+                    wavelength_out=self.wavelength,
+                    source=self.source,
+                )
+                for j, m in enumerate(models)
+            ]
+        ).astype(np.float32)
+        base = np.repeat(self.grid.parameters[models], self.draws, axis=0)
+        parameters = full_parameters(base, vsini, resolution, self.space)
+        rows = np.repeat(models, self.draws)
+        return self.check(flux, rows), self.space.normalize(parameters).astype(np.float32)
 
 
 def make_dataset(
@@ -136,8 +226,8 @@ def make_dataset(
     in_memory_bytes: float = 0,
     wavelength: np.ndarray | None = None,
     draws_per_model: int = 8,
-) -> tuple[tf.data.Dataset, _Batches]:
-    """A dataset of ``(flux, condition)`` batches over some rows of a grid.
+) -> SpectrumBatches:
+    """Batches of ``((flux, condition), flux)`` over some rows of a grid, for ``fit``.
 
     Parameters
     ----------
@@ -155,7 +245,7 @@ def make_dataset(
         Seed of the per-epoch shuffle (and of the broadening draws); epoch k of a run
         always sees the same order, also after a resume.
     shuffle
-        Shuffle every epoch (training) or keep the order (validation).
+        Training (an endless stream shuffled every epoch) or validation (one pass in order).
     in_memory_bytes
         If the rows' flux fits in this many bytes it is read once into memory.
     wavelength
@@ -165,44 +255,20 @@ def make_dataset(
 
     Returns
     -------
-    dataset, source
-        The prefetched dataset, and the callable feeding it (its ``epoch`` attribute sets
-        the epoch the next pass is drawn for; its ``error`` holds a data error raised inside
-        the pipeline).
+    SpectrumBatches
+        A ``keras.utils.PyDataset``; see :class:`SpectrumBatches` for ``n_batches``,
+        ``first_epoch`` and ``error``.
     """
     rows = np.asarray(rows, dtype=np.int64)
     name = str(grid.path) if grid.path else "the grid"
+    settings = (space, batch_size, flux_scale, seed, shuffle, name)
     if is_base_grid(grid):
         if wavelength is None:
             raise GridInputError("a base grid needs the output wavelengths to broaden onto")
-        source = _AugmentedBatches(
-            grid,
-            rows,
-            space,
-            batch_size,
-            flux_scale,
-            seed,
-            shuffle,
-            name,
-            wavelength=wavelength,
-            draws_per_model=draws_per_model,
+        return BroadenedBatches(
+            grid, rows, *settings, wavelength=wavelength, draws_per_model=draws_per_model
         )
-        n_pixels = len(wavelength)
-        n_batches = math.ceil(len(rows) / max(1, batch_size // int(draws_per_model)))
-    else:
-        file_rows = None
-        if len(rows) * grid.n_pixels * 4 <= in_memory_bytes and grid.path is not None:
-            grid, file_rows, rows = grid.subset(rows), rows, np.arange(len(rows))
-        source = _Batches(grid, rows, space, batch_size, flux_scale, seed, shuffle, name, file_rows)
-        n_pixels = grid.n_pixels
-        n_batches = math.ceil(len(rows) / batch_size)
-    dataset = tf.data.Dataset.from_generator(
-        source,
-        output_signature=(
-            tf.TensorSpec((None, n_pixels), tf.float32),
-            tf.TensorSpec((None, len(space)), tf.float32),
-        ),
-    )
-    # A known length lets Keras's progress bar show the epoch's end from the first epoch.
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
-    return dataset.prefetch(2), source
+    file_rows = None
+    if len(rows) * grid.n_pixels * 4 <= in_memory_bytes and grid.path is not None:
+        grid, file_rows, rows = grid.subset(rows), rows, np.arange(len(rows))
+    return SpectrumBatches(grid, rows, *settings, file_rows)

@@ -2,9 +2,10 @@
 
 As in the paper (section 3.3): the wanted parameters are normalized with the training
 normalization, z is drawn from N(0, I) (or set to its mean, 0), and the decoder's output is
-the continuum-normalized flux. The decoder runs as one compiled ``tf.function`` with a
-fixed input signature, so any batch size reuses one graph and a single spectrum costs
-little more than reading the weights once.
+the continuum-normalized flux. The decoder runs through Keras's compiled prediction step
+(``predict_on_batch``: a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX), on batches padded
+to a power of two, so any number of points reuses a dozen compiled shapes at most and a single
+spectrum costs little more than reading the weights once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import tensorflow as tf
 
 from ..errors import GridInputError
 from ..parameters import ParameterSpace
@@ -90,14 +90,6 @@ class SpectrumGenerator:
         self.model = model
         self.config: CVAEConfig = model.config
         self.provenance: dict = dict(model.metadata.get("provenance", {}))
-        decoder = model.decoder
-        self._decode = tf.function(
-            lambda z, condition: decoder([z, condition], training=False),
-            input_signature=[
-                tf.TensorSpec((None, self.config.latent_dim), tf.float32),
-                tf.TensorSpec((None, len(self.space)), tf.float32),
-            ],
-        )
 
     def __repr__(self) -> str:
         return (
@@ -127,13 +119,20 @@ class SpectrumGenerator:
         """
         z = np.asarray(z, dtype=np.float32)
         condition = np.asarray(condition, dtype=np.float32)
-        if len(z) <= CHUNK:
-            return self._decode(z, condition).numpy()
         out = np.empty((len(z), self.n_pixels), dtype=np.float32)
         for start in range(0, len(z), CHUNK):
-            stop = start + CHUNK
-            out[start:stop] = self._decode(z[start:stop], condition[start:stop]).numpy()
+            stop = min(start + CHUNK, len(z))
+            out[start:stop] = self._decode_chunk(z[start:stop], condition[start:stop])
         return out
+
+    def _decode_chunk(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        # Padding to a power of two bounds the shapes compiled (JAX compiles every new shape).
+        n = len(z)
+        padded = 1 << (n - 1).bit_length()
+        if padded > n:
+            z = np.concatenate([z, np.zeros((padded - n, z.shape[1]), np.float32)])
+            condition = np.concatenate([condition, np.repeat(condition[-1:], padded - n, 0)])
+        return np.asarray(self.model.decoder.predict_on_batch([z, condition]))[:n]
 
     def generate(
         self,

@@ -307,13 +307,13 @@ def train(
             "wavelength": wavelength,
             "draws_per_model": config.draws_per_model,
         }
-        train_data, train_source = make_dataset(grid, split.train, shuffle=True, **common)
+        train_data = make_dataset(grid, split.train, shuffle=True, **common)
         has_validation = len(split.validation) > 0
         monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
-        validation_data, validation_source = (
+        validation_data = (
             make_dataset(grid, split.validation, shuffle=False, **common)
             if has_validation
-            else (None, None)
+            else None
         )
 
         reduce_lr = keras.callbacks.ReduceLROnPlateau(
@@ -346,17 +346,14 @@ def train(
         built_in: list[keras.callbacks.Callback] = [reduce_lr, early_stopping, checkpoint]
         if history_csv is not None:
             built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
-        built_in.append(
-            keras.callbacks.LambdaCallback(
-                on_epoch_begin=lambda epoch, logs: setattr(train_source, "epoch", epoch)
-            )
-        )
+        train_data.first_epoch = initial_epoch
 
         if initial_epoch < model.config.epochs:
             try:
                 model.fit(
                     train_data,
-                    shuffle=False,  # the dataset shuffles itself, seeded per epoch
+                    steps_per_epoch=train_data.n_batches,  # an endless stream, seeded per epoch
+                    shuffle=False,
                     validation_data=validation_data,
                     epochs=model.config.epochs,
                     initial_epoch=initial_epoch,
@@ -364,10 +361,14 @@ def train(
                     verbose=verbose,
                 )
             except Exception as exc:
-                for source in (train_source, validation_source):
+                for source in (train_data, validation_data):
                     if source is not None and source.error is not None:
                         raise source.error from exc
                 raise
+            finally:
+                for source in (train_data, validation_data):
+                    if source is not None:
+                        source.close()
         best = checkpoint.best_weights()
         if best is not None:
             model.set_weights(best)
