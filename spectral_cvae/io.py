@@ -1,0 +1,373 @@
+"""Reading observed spectra: FITS, text tables and specutils objects.
+
+One observed spectrum per file: wavelengths (converted to Angstrom), flux, and where the
+file gives them, flux uncertainties, a pixel mask and whether the wavelengths are in air or
+vacuum. Nothing is resampled or cleaned here; :func:`spectral_cvae.fitting.fit_spectrum`
+decides which pixels it uses.
+
+>>> from spectral_cvae.io import read_spectrum                 # doctest: +SKIP
+>>> star = read_spectrum("star.fits")
+>>> star.wavelength, star.flux, star.error, star.medium
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+
+from .errors import GridFileError, GridInputError
+
+Medium = Literal["air", "vacuum"]
+
+WAVELENGTH_COLUMNS = ("wavelength", "wave", "lambda", "wavelength_angstrom", "awav", "loglam")
+FLUX_COLUMNS = ("flux", "normalized_flux", "flux_normalized", "fnorm")
+ERROR_COLUMNS = ("error", "err", "sigma", "uncertainty", "flux_error", "flux_err", "e_flux")
+IVAR_COLUMNS = ("ivar", "inverse_variance", "flux_ivar")
+MASK_COLUMNS = ("mask", "bad", "bad_pixel")
+ERROR_EXTENSIONS = ("ERROR", "ERR", "SIGMA", "UNCERTAINTY", "NOISE")
+IVAR_EXTENSIONS = ("IVAR", "INVVAR")
+TEXT_SUFFIXES = (".csv", ".txt", ".dat", ".ascii", ".ecsv", ".tsv")
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+
+
+@dataclass(frozen=True)
+class ObservedSpectrum:
+    """One observed spectrum as read from a file.
+
+    Attributes
+    ----------
+    wavelength
+        Angstrom, float64, shape ``(n_pixels,)``, strictly increasing.
+    flux
+        Flux, float64, shape ``(n_pixels,)``; NaN where the file has no value.
+    error
+        One-sigma flux uncertainty, same shape, or None when the file gives none.
+    mask
+        True for pixels the file flags as bad (the numpy.ma / specutils convention), or None.
+    medium
+        ``"air"`` or ``"vacuum"`` when the file says which (FITS ``CTYPE1`` AWAV/WAVE,
+        ``AIRORVAC``, ``VACUUM``, a column named ``awav``), else None.
+    source
+        The file name (or a description), for messages.
+    meta
+        A few header values worth carrying along (object name, date), as plain types.
+    """
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    error: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    medium: Medium | None = None
+    source: str = "spectrum"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = np.shape(self.wavelength)
+        for name in ("flux", "error", "mask"):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != n:
+                raise GridInputError(
+                    f"{self.source}: {name} has shape {np.shape(value)}, the wavelengths {n}"
+                )
+
+
+def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
+    """Read one observed spectrum from a FITS or text file.
+
+    Parameters
+    ----------
+    path
+        - FITS: a 1-D image with a linear or log-linear wavelength WCS (``CRVAL1``,
+          ``CDELT1`` or ``CD1_1``, ``CRPIX1``, ``CUNIT1``; ``DC-FLAG = 1`` or ``CTYPE1``
+          with ``LOG`` for log10 wavelengths), with the uncertainty in an extension named
+          ERROR / SIGMA / UNCERTAINTY (or IVAR); or a table with a wavelength column and a
+          flux column (and optionally error / ivar / mask columns), one row per pixel or
+          one row holding arrays.
+        - text (``.csv``, ``.txt``, ``.dat``, ``.ecsv``): columns named like wavelength,
+          flux, error; else the first two (three) columns are wavelength, flux (error).
+
+        Wavelength units come from the file (``CUNIT1``, ``TUNIT``, an ECSV unit);
+        Angstrom when none is given.
+
+    Returns
+    -------
+    ObservedSpectrum
+
+    Raises
+    ------
+    GridFileError
+        The file is missing, unreadable or holds no recognizable spectrum (the message
+        names the file).
+    GridInputError
+        Wavelengths not increasing, a unit that is not a length, mismatched lengths.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GridFileError(f"{path}: no such file")
+    name = path.name.lower()
+    if name.endswith(FITS_SUFFIXES):
+        return _read_fits(path)
+    if name.endswith(TEXT_SUFFIXES):
+        return _read_text(path)
+    raise GridFileError(
+        f"{path}: unknown suffix {path.suffix!r}; expected FITS ({', '.join(FITS_SUFFIXES)}) "
+        f"or a text table ({', '.join(TEXT_SUFFIXES)})"
+    )
+
+
+def from_specutils(spectrum: object, source: str = "specutils spectrum") -> ObservedSpectrum:
+    """Convert a specutils ``Spectrum`` / ``Spectrum1D`` (one spectrum) to arrays.
+
+    The spectral axis is converted to Angstrom (a frequency or energy axis is converted
+    through the spectral equivalency); the uncertainty, of any astropy kind (standard
+    deviation, variance, inverse variance), becomes a standard deviation; ``mask`` (True =
+    bad) is kept. A decreasing axis is reversed.
+    """
+    axis = getattr(spectrum, "spectral_axis", None)
+    flux = getattr(spectrum, "flux", None)
+    if axis is None or flux is None:
+        raise GridInputError(f"{source}: not a specutils spectrum (no spectral_axis / flux)")
+    try:
+        wavelength = u.Quantity(axis).to_value(u.AA, equivalencies=u.spectral())
+    except u.UnitsError as exc:
+        raise GridInputError(f"{source}: spectral axis unit is not a wavelength") from exc
+    values = np.asarray(u.Quantity(flux).value, dtype=float)
+    if values.ndim != 1:
+        raise GridInputError(
+            f"{source}: expected one spectrum, got flux of shape {values.shape}; fit them one "
+            f"at a time"
+        )
+    error = None
+    uncertainty = getattr(spectrum, "uncertainty", None)
+    if uncertainty is not None:
+        from astropy.nddata import StdDevUncertainty
+
+        error = np.asarray(uncertainty.represent_as(StdDevUncertainty).array, dtype=float)
+    mask = getattr(spectrum, "mask", None)
+    mask = None if mask is None else np.asarray(mask, dtype=bool)
+    return _spectrum(wavelength, values, error, mask, None, source, {})
+
+
+# -- FITS ------------------------------------------------------------------------------------
+def _read_fits(path: Path) -> ObservedSpectrum:
+    try:
+        hdul = fits.open(path)
+        hdul.verify("silentfix")
+    except (OSError, ValueError) as exc:
+        raise GridFileError(f"{path}: not a readable FITS file ({exc})") from exc
+    with hdul:
+        for hdu in hdul:
+            if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+                spectrum = _fits_table(hdu, path)
+                if spectrum is not None:
+                    return spectrum
+            elif hdu.data is not None and np.ndim(hdu.data) == 1:
+                return _fits_image(hdul, hdu, path)
+            elif hdu.data is not None and np.ndim(hdu.data) == 2 and hdu.data.shape[0] == 1:
+                return _fits_image(hdul, hdu, path)
+    raise GridFileError(
+        f"{path}: no spectrum found: expected a 1-D image with a wavelength WCS, or a table "
+        f"with wavelength and flux columns"
+    )
+
+
+def _fits_image(hdul: fits.HDUList, hdu, path: Path) -> ObservedSpectrum:
+    flux = np.ravel(np.asarray(hdu.data, dtype=float))
+    header = hdu.header
+    wavelength = _linear_axis(header, flux.size, path)
+    error = None
+    for name in ERROR_EXTENSIONS + IVAR_EXTENSIONS:
+        if name in hdul and hdul[name].data is not None:
+            values = np.ravel(np.asarray(hdul[name].data, dtype=float))
+            if values.size != flux.size:
+                raise GridFileError(
+                    f"{path}: extension {name} has {values.size} values, the flux {flux.size}"
+                )
+            error = _ivar_to_sigma(values) if name in IVAR_EXTENSIONS else values
+            break
+    mask = None
+    if "MASK" in hdul and hdul["MASK"].data is not None:
+        mask = np.ravel(np.asarray(hdul["MASK"].data)) != 0
+        if mask.size != flux.size:
+            raise GridFileError(f"{path}: extension MASK has {mask.size} values, not {flux.size}")
+    return _spectrum(wavelength, flux, error, mask, _header_medium(header), path, _meta(header))
+
+
+def _linear_axis(header: fits.Header, n: int, path: Path) -> np.ndarray:
+    """Wavelengths in Angstrom from a linear (or log10-linear) 1-D FITS WCS."""
+    start = header.get("CRVAL1")
+    step = header.get("CDELT1", header.get("CD1_1"))
+    if start is None or step is None:
+        raise GridFileError(
+            f"{path}: 1-D image without a wavelength WCS (CRVAL1 and CDELT1 or CD1_1)"
+        )
+    pixel = np.arange(n) + 1.0 - float(header.get("CRPIX1", 1.0))
+    axis = float(start) + float(step) * pixel
+    ctype = str(header.get("CTYPE1", "")).upper()
+    if header.get("DC-FLAG") == 1 or "LOG" in ctype:
+        axis = 10.0**axis
+    unit = header.get("CUNIT1") or "Angstrom"
+    return _to_angstrom(axis, unit, path)
+
+
+def _fits_table(hdu, path: Path) -> ObservedSpectrum | None:
+    names = list(hdu.columns.names)
+    wave, flux = _find(names, WAVELENGTH_COLUMNS), _find(names, FLUX_COLUMNS)
+    if wave is None or flux is None:
+        return None
+    wavelength = np.ravel(np.asarray(hdu.data[wave], dtype=float))
+    if wave.lower() == "loglam":
+        wavelength = 10.0**wavelength
+        unit = "Angstrom"
+    else:
+        unit = hdu.columns[wave].unit or "Angstrom"
+    wavelength = _to_angstrom(wavelength, unit, path)
+    error, mask = _error_and_mask({n: np.ravel(hdu.data[n]) for n in names}, names)
+    medium = _header_medium(hdu.header) or ("air" if wave.lower() == "awav" else None)
+    return _spectrum(
+        wavelength, np.ravel(hdu.data[flux]), error, mask, medium, path, _meta(hdu.header)
+    )
+
+
+def _header_medium(header: fits.Header) -> Medium | None:
+    ctype = str(header.get("CTYPE1", "")).upper()
+    if ctype.startswith("AWAV"):
+        return "air"
+    if ctype.startswith("WAVE"):
+        return "vacuum"
+    flag = header.get("AIRORVAC", header.get("AIR_VAC"))
+    if isinstance(flag, str):
+        flag = flag.strip().lower()
+        if flag.startswith("air"):
+            return "air"
+        if flag.startswith("vac"):
+            return "vacuum"
+    if isinstance(header.get("VACUUM"), bool):
+        return "vacuum" if header["VACUUM"] else "air"
+    return None
+
+
+def _meta(header: fits.Header) -> dict:
+    keep = ("OBJECT", "DATE-OBS", "MJD-OBS", "INSTRUME", "TELESCOP", "EXPTIME")
+    return {k.lower(): _plain(header[k]) for k in keep if k in header}
+
+
+def _plain(value: object) -> object:
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+# -- text ------------------------------------------------------------------------------------
+def _read_text(path: Path) -> ObservedSpectrum:
+    from astropy.table import Table
+
+    fmt = "ascii.ecsv" if path.name.lower().endswith(".ecsv") else "ascii"
+    try:
+        table = Table.read(path, format=fmt)
+    except Exception as exc:  # astropy raises many kinds for unparseable text
+        raise GridFileError(f"{path}: not a readable text table ({exc})") from exc
+    names = list(table.colnames)
+    if len(names) < 2:
+        raise GridFileError(f"{path}: need at least a wavelength and a flux column")
+    wave = _find(names, WAVELENGTH_COLUMNS) or names[0]
+    flux = _find(names, FLUX_COLUMNS) or names[1]
+    columns = {n: np.asarray(table[n]) for n in names}
+    error, mask = _error_and_mask(columns, names)
+    if error is None and _find(names, WAVELENGTH_COLUMNS) is None and len(names) >= 3:
+        # Unnamed columns: the conventional third column is the uncertainty.
+        error = np.asarray(table[names[2]], dtype=float)
+    unit = str(table[wave].unit) if table[wave].unit is not None else "Angstrom"
+    try:
+        wavelength = np.asarray(table[wave], dtype=float)
+        values = np.asarray(table[flux], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise GridFileError(f"{path}: columns {wave!r} and {flux!r} must be numbers") from exc
+    medium = "air" if wave.lower() == "awav" else None
+    return _spectrum(
+        _to_angstrom(wavelength, unit, path), values, error, mask, medium, path, {}
+    )
+
+
+# -- shared ----------------------------------------------------------------------------------
+def _error_and_mask(
+    columns: dict[str, np.ndarray], names: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    error = None
+    if (name := _find(names, ERROR_COLUMNS)) is not None:
+        error = np.asarray(columns[name], dtype=float)
+    elif (name := _find(names, IVAR_COLUMNS)) is not None:
+        error = _ivar_to_sigma(np.asarray(columns[name], dtype=float))
+    mask = None
+    if (name := _find(names, MASK_COLUMNS)) is not None:
+        mask = np.asarray(columns[name]) != 0
+    return error, mask
+
+
+def _ivar_to_sigma(ivar: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ivar > 0, 1.0 / np.sqrt(ivar), np.inf)
+
+
+def _to_angstrom(values: np.ndarray, unit: object, path: Path | str) -> np.ndarray:
+    try:
+        return (np.asarray(values, dtype=float) * u.Unit(unit)).to_value(
+            u.AA, equivalencies=u.spectral()
+        )
+    except (ValueError, TypeError, u.UnitsError) as exc:
+        raise GridInputError(f"{path}: wavelength unit {unit!r} is not a length") from exc
+
+
+def _spectrum(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    error: np.ndarray | None,
+    mask: np.ndarray | None,
+    medium: Medium | None,
+    path: Path | str,
+    meta: dict,
+) -> ObservedSpectrum:
+    source = str(path)
+    wavelength = np.asarray(wavelength, dtype=float).ravel()
+    flux = np.asarray(flux, dtype=float).ravel()
+    if flux.size != wavelength.size:
+        raise GridInputError(
+            f"{source}: {flux.size} flux values for {wavelength.size} wavelengths"
+        )
+    if wavelength.size < 2:
+        raise GridFileError(f"{source}: a spectrum needs at least 2 pixels")
+    if wavelength.size > 1 and wavelength[0] > wavelength[-1]:
+        # Frequency-ordered axes and some archives run red to blue.
+        order = slice(None, None, -1)
+        wavelength, flux = wavelength[order], flux[order]
+        error = None if error is None else np.asarray(error)[order]
+        mask = None if mask is None else np.asarray(mask)[order]
+    if not np.all(np.isfinite(wavelength)):
+        raise GridInputError(f"{source}: some wavelengths are not finite")
+    steps = np.diff(wavelength)
+    if np.any(steps <= 0):
+        i = int(np.argmax(steps <= 0))
+        raise GridInputError(
+            f"{source}: wavelengths are not strictly increasing at pixel {i + 1} "
+            f"({wavelength[i]:.4f} A followed by {wavelength[i + 1]:.4f} A)"
+        )
+    return ObservedSpectrum(
+        wavelength,
+        flux,
+        None if error is None else np.asarray(error, dtype=float).ravel(),
+        None if mask is None else np.asarray(mask, dtype=bool).ravel(),
+        medium,
+        source,
+        meta,
+    )
+
+
+def _find(names: list[str], wanted: tuple[str, ...]) -> str | None:
+    for name in names:
+        if name.lower() in wanted:
+            return name
+    return None
