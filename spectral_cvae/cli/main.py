@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import SpectralCVAEError
-from . import demo, evaluate, generate, grid, invert, synspec, train
+from . import demo, evaluate, fit, generate, grid, invert, synspec, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_commands(commands)
     evaluate.add_commands(commands)
     invert.add_commands(commands)
+    fit.add_commands(commands)
     synspec.add_commands(commands)
     return parser
 
