@@ -304,3 +304,17 @@ def _keys(values: object) -> list[str]:
 
 PAPER_SPACE = ParameterSpace()
 """The paper's six-parameter space: the default everywhere."""
+
+BASE_NAMES = ("teff", "logg", "mh", "vmic")
+"""The parameters a radiative-transfer run depends on: together they name a *base model*."""
+BROADENING_NAMES = ("vsini", "resolution")
+"""The parameters applied afterwards by convolution."""
+
+
+def base_space(space: ParameterSpace = PAPER_SPACE) -> ParameterSpace:
+    """The part of ``space`` that a synthesis depends on (Teff, log g, [M/H], xi_t)."""
+    return ParameterSpace([space[name] for name in BASE_NAMES])
+
+
+BASE_SPACE = base_space()
+"""The paper's ranges of Teff, log g, [M/H] and microturbulence."""

@@ -44,11 +44,11 @@ def test_augment_to_a_file_resumes_with_the_next_base_model(base, tmp_path, monk
     path = tmp_path / "augmented.h5"
     original, calls = GridWriter.append, []
 
-    def interrupted(self, flux, parameters, source=None):
+    def interrupted(self, flux, parameters, source=None, base_model=None):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(self, flux, parameters, source)
+        return original(self, flux, parameters, source, base_model)
 
     monkeypatch.setattr(GridWriter, "append", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -56,11 +56,11 @@ def test_toy_grid_build_resumes_after_an_interruption(tmp_path, monkeypatch):
     calls = []
     original = GridWriter.append
 
-    def interrupted(self, flux, parameters, source=None):
+    def interrupted(self, flux, parameters, source=None, base_model=None):
         calls.append(len(flux))
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(self, flux, parameters, source)
+        return original(self, flux, parameters, source, base_model)
 
     monkeypatch.setattr(GridWriter, "append", interrupted)
     with pytest.raises(KeyboardInterrupt):

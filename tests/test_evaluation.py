@@ -297,12 +297,18 @@ def test_evaluate_command_runs_on_a_grid_and_a_split(grid_file, tmp_path, monkey
         str(grid_file),
         "--out",
         str(tmp_path / "r"),
+        "--split",
+        str(grid_file.with_suffix(".split.json")),
     ]
     assert main([*args, "--no-inverter", "--no-synthesis", "--bins", "3", "3"]) == 0
     out = capsys.readouterr().out
     assert "median |Delta F| 1.00e-03" in out
+    assert "sharp-lined (v sin i < 20 km/s, R > 20,000)" in out
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["residuals"]["n_spectra"] == 10 and "accuracy" not in report
+    assert report["split"]["origin"] == "given" and not report["split"]["checked"]
+    sharp = report["breakdown"]["rows"][1]
+    assert sharp["median"]["mean"] == pytest.approx(1e-3, rel=0.02)
 
 
 def test_evaluate_command_names_a_bad_pair(grid_file, tmp_path, monkeypatch, capsys):

@@ -18,7 +18,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", type=Path, required=True, help="trained CVAE (.keras)")
     evaluate.add_argument("--grid", type=Path, required=True, help="the grid it was trained on")
     evaluate.add_argument(
-        "--split", type=Path, help="split file used in training (default <grid>.split.json)"
+        "--split",
+        type=Path,
+        help="a split file to test on (default: the split stored in the model, when --grid is "
+        "its training grid; every spectrum of any other grid)",
+    )
+    evaluate.add_argument(
+        "--allow-seen-base-models",
+        action="store_true",
+        help="test on stars (base models) the model was trained on: measures a leaky split "
+        "on purpose; refused otherwise",
     )
     evaluate.add_argument("--out", type=Path, required=True, help="folder for the report")
     evaluate.add_argument(
@@ -74,16 +83,15 @@ def load_generator(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_model
+    from ..evaluation.breakdown import breakdown_table, format_table
+    from ..evaluation.report import describe_test_set
     from ..grid import GridSplit, SpectralGrid
     from ..inversion import PCAInverter
 
     start = time.perf_counter()
     generator = load_generator(args.model)
     with SpectralGrid.open(args.grid) as grid:
-        split_path = args.split or args.grid.with_suffix(".split.json")
-        split = GridSplit.load(split_path, grid.n_spectra) if split_path.exists() else None
-        if split is None:
-            print(f"no split file {split_path}: using grid.split() (80/10/10 %, seed 0)")
+        split = GridSplit.load(args.split, grid.n_spectra) if args.split else None
         inverter = args.inverter
         if inverter is None:
             options = {}
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
             split,
             args.out,
             inverter=inverter,
+            allow_seen_base_models=args.allow_seen_base_models,
             accuracy=not args.no_inverter,
             pair=tuple(args.pair),
             bins=tuple(args.bins),
@@ -107,11 +116,14 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     overall = report["residuals"]["overall"]
+    print(describe_test_set(report["split"]))
     print(
         f"median |Delta F| {overall['median']:.2e} (paper < 1.8e-3), 99th percentile "
         f"{overall['p99']:.2e}, over {report['residuals']['n_spectra']} test spectra"
     )
     print(f"largest heat-map bin mean |Delta F| {report['heat_map']['maximum']:.2e} (paper < 2e-3)")
+    header, rows = breakdown_table(report["breakdown"])
+    print(format_table(header, rows))
     print(f"report {report['files']['markdown']} ({len(report['files'])} files)")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

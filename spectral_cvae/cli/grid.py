@@ -31,7 +31,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--test",
         type=float,
         default=0.1,
-        help="test size: fraction if < 1, else a count (paper: 10000)",
+        help="test size: fraction of the base models if < 1, else a count of spectra "
+        "(paper: 10000)",
     )
     split.add_argument(
         "--validation",
@@ -41,6 +42,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     split.add_argument("--out", type=Path, help="split file (default <grid>.split.json)")
+    split.add_argument(
+        "--leaky-by-row",
+        action="store_true",
+        help="split rows at random, letting one base model (star) fall in training and test: "
+        "only to measure how much such a split flatters a model",
+    )
     split.set_defaults(run=run_split)
 
     convert = grid_commands.add_parser(
@@ -132,11 +139,18 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_split(args: argparse.Namespace) -> int:
     with SpectralGrid.open(args.grid) as grid:
-        split = grid.split(test=args.test, validation=args.validation, seed=args.seed)
+        draw = grid.leaky_row_split if args.leaky_by_row else grid.split
+        split = draw(test=args.test, validation=args.validation, seed=args.seed)
+        shared = split.overlapping_base_models(grid.base_model)
+        n_models = len(set(grid.base_model.tolist()))
     out = args.out or args.grid.with_suffix(".split.json")
     split.save(out)
     sizes = ", ".join(f"{k} {v}" for k, v in split.sizes().items())
-    print(f"wrote {out}: {sizes} (seed {args.seed})")
+    print(f"wrote {out}: {sizes} spectra (seed {args.seed}), split by {split.by}")
+    print(
+        f"{n_models} base models; {shared['base_models']} of them in more than one subset, "
+        f"{shared['test_spectra']} test spectra of stars seen in training or validation"
+    )
     return 0
 
 

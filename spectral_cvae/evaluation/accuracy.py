@@ -166,7 +166,7 @@ def inverter_accuracy(
             "latent": latent,
             "errors": parameter_errors(grid.parameters[test], np.concatenate(predicted), space),
         }
-    if len(test):
+    if len(test) and len(split.train):
         mean = grid.parameters[split.train].mean(axis=0)
         parts["mean_predictor"] = {
             "n": len(test),

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import GridInputError
 from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
 from . import plots
 from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
+from .breakdown import breakdown_table, residual_breakdown
+from .held_out import held_out_split
 from .maps import heat_map, marginals
 from .residuals import Generator, check_compatible, generate_checked, residual_statistics
 from .speed import speed_report
@@ -51,6 +54,7 @@ def evaluate_model(
     split: GridSplit | None,
     out_dir: str | os.PathLike,
     *,
+    allow_seen_base_models: bool = False,
     inverter: PCAInverter | str | os.PathLike | None = None,
     accuracy: bool = True,
     pair: tuple[str, str] = ("teff", "logg"),
@@ -72,13 +76,18 @@ def evaluate_model(
         The trained CVAE's :class:`~spectral_cvae.model.SpectrumGenerator`, or anything with
         ``generate(parameters, latent=...)``, ``wavelength`` and ``space``.
     grid
-        The grid the generator was trained on.
+        The grid the generator was trained on (its test rows are used), or a grid of held-out
+        stars (every row is a test spectrum; e.g. :func:`~spectral_cvae.grid.unseen_stars`).
     split
-        Its train / validation / test split (the one used in training); None draws
-        ``grid.split()`` (80 / 10 / 10 %, seed 0).
+        A train / validation / test split to use; None uses the model's own split (see
+        :func:`~spectral_cvae.evaluation.held_out.held_out_split`). Test spectra of base models
+        the model trained on are refused.
     out_dir
         Folder for ``report.json``, ``report.md``, ``report.html``, the PNGs and, when an
         inverter is fitted here, ``inverter.npz``; created if needed.
+    allow_seen_base_models
+        Measure test spectra of base models seen in training anyway (a leaky split, on
+        purpose); the report says how many there were.
     inverter
         For the accuracy table: a fitted :class:`~spectral_cvae.inversion.PCAInverter`, a
         path to a saved one, an unfitted one to fit on ``split``, or None to fit the paper's
@@ -109,17 +118,24 @@ def evaluate_model(
     Returns
     -------
     dict
-        Everything written to ``report.json``: ``residuals``, ``heat_map``, ``marginals``,
-        ``accuracy``, ``speed``, ``example``, ``paper`` and ``files`` (paths written).
+        Everything written to ``report.json``: ``residuals``, ``breakdown`` (by v sin i, R and
+        Teff, with z = 0 and sampled), ``heat_map``, ``marginals``, ``accuracy``, ``speed``,
+        ``example``, ``paper`` and ``files`` (paths written).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_compatible(generator, grid)
-    split = grid.split() if split is None else split
+    split, held_out = held_out_split(generator, grid, split, allow_seen_base_models)
+    if accuracy and not len(split.train) and not _is_fitted(inverter):
+        raise GridInputError(
+            "the test grid has no training spectra to fit the PCA inverter on: pass a fitted "
+            "inverter (or a saved one), or skip the inverter's accuracy"
+        )
     space = grid.space
     statistics = residual_statistics(
         generator, grid, split.test, latent=latent, batch_size=batch_size, progress=progress
     )
+    breakdown = residual_breakdown(generator, grid, split.test, batch_size, seed)
     plane = heat_map(
         statistics.parameters, statistics.spectrum_mean_abs, space, pair[0], pair[1], bins
     )
@@ -142,9 +158,10 @@ def evaluate_model(
             "wavelength_range_angstrom": [float(grid.wavelength[0]), float(grid.wavelength[-1])],
             "provenance": grid.provenance,
         },
-        "split": {"seed": split.seed, **split.sizes()},
+        "split": {"seed": split.seed, **split.sizes(), **held_out},
         "latent": latent,
         "residuals": statistics.to_dict(),
+        "breakdown": breakdown,
         "heat_map": plane.to_dict(),
         "marginals": {
             "mean_abs": {name: m.to_dict() for name, m in marginal_abs.items()},
@@ -219,6 +236,24 @@ def _inverter(
         inverter.fit(grid, split)
         files["inverter"] = inverter.save(out / "inverter.npz")
     return inverter
+
+
+def describe_test_set(split: dict) -> str:
+    """Where the test spectra came from and whether they are stars the model never saw."""
+    sentence = f"Test spectra: {split['origin']}, split by {split['by']}."
+    seen = split.get("seen")
+    if not split.get("checked"):
+        return sentence + " The model recorded no training base models: overlap not checked."
+    if seen["test_spectra"]:
+        return sentence + (
+            f" LEAKY: {seen['test_spectra']} test spectra ({seen['base_models']} base models) "
+            f"are stars the model was trained on."
+        )
+    return sentence + " None of them is a star (base model) the model was trained on."
+
+
+def _is_fitted(inverter: PCAInverter | str | os.PathLike | None) -> bool:
+    return isinstance(inverter, (str, os.PathLike)) or bool(getattr(inverter, "is_fitted", False))
 
 
 def _pca_summary(inverter: PCAInverter) -> dict:
@@ -303,6 +338,7 @@ def summary_blocks(report: dict, names: Sequence[str]) -> list[tuple]:
             f"test {report['split']['test']}. Generation with latent = {report['latent']!r}. "
             f"Delta F = generated - synthetic, in continuum units.",
         ),
+        ("p", describe_test_set(report["split"])),
         ("h", "Residuals on the test spectra"),
         (
             "table",
@@ -345,6 +381,19 @@ def summary_blocks(report: dict, names: Sequence[str]) -> list[tuple]:
             + ".",
         ),
     ]
+    if "breakdown" in report:
+        header, rows = breakdown_table(report["breakdown"])
+        blocks += [
+            ("h", "Where the residuals are: by v sin i, R and Teff"),
+            (
+                "p",
+                "Median and 95th percentile of |Delta F| over the pixels of the test spectra in "
+                "each bin, with the latent mean (z = 0) and with z drawn from N(0, I) as the "
+                "paper generates. Broad-lined spectra are smooth and easy: the sharp-lined row "
+                "is the typical FGK survey star.",
+            ),
+            ("table", header, rows),
+        ]
     if "accuracy" in report:
         header, rows = accuracy_rows(report["accuracy"], names)
         measures = report["accuracy"]["error_measures"]

@@ -14,24 +14,22 @@ import os
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..parameters import PAPER_SPACE, ParameterSpace
+from ..errors import GridInputError
+from ..parameters import BASE_NAMES, BASE_SPACE, PAPER_SPACE, ParameterSpace, base_space
 from .broadening import broaden
+from .groups import base_model_keys
 from .store import GridWriter, SpectralGrid, in_memory_grid
 from .wavelength import paper_wavelength
 
-BASE_NAMES = ("teff", "logg", "mh", "vmic")
-"""The parameters a radiative-transfer run depends on."""
-BROADENING_NAMES = ("vsini", "resolution")
-"""The parameters applied afterwards by convolution."""
-
-
-def base_space(space: ParameterSpace = PAPER_SPACE) -> ParameterSpace:
-    """The part of ``space`` that a synthesis depends on (Teff, log g, [M/H], xi_t)."""
-    return ParameterSpace([space[name] for name in BASE_NAMES])
-
-
-BASE_SPACE = base_space()
-"""The paper's ranges of Teff, log g, [M/H] and microturbulence."""
+__all__ = [
+    "BASE_NAMES",
+    "BASE_SPACE",
+    "augment",
+    "base_space",
+    "draw_broadening",
+    "full_parameters",
+    "unseen_stars",
+]
 
 
 def draw_broadening(
@@ -97,7 +95,7 @@ def augment(
     -------
     SpectralGrid
         ``len(base) * draws_per_model`` spectra; rows ``k * draws_per_model ...`` come from
-        base model k.
+        row k of ``base``, and their ``base_model`` is that row's ``base.base_model``.
     """
     wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
     vsini, resolution = draw_broadening(
@@ -107,12 +105,15 @@ def augment(
         base.parameters[:, [base.names.index(n) for n in BASE_NAMES]], draws_per_model, axis=0
     )
     parameters = full_parameters(base_parameters, vsini, resolution, space)
+    base_model = np.repeat(base.base_model, draws_per_model)
     provenance = {
         **base.provenance,
         "augmentation": {
             "draws_per_model": draws_per_model,
             "seed": seed,
             "limb_darkening": limb_darkening,
+            "vsini_distribution": "uniform",
+            "resolution_distribution": "uniform",
             "base_grid": str(base.path or "in memory"),
         },
     }
@@ -138,7 +139,7 @@ def augment(
                 limb_darkening=limb_darkening,
             )
             if writer:
-                writer.append(spectra, parameters[rows])
+                writer.append(spectra, parameters[rows], base_model=base_model[rows])
             else:
                 flux[rows] = spectra
     except BaseException:
@@ -147,4 +148,67 @@ def augment(
         raise
     if writer:
         return SpectralGrid.open(writer.finish())
-    return in_memory_grid(wavelength, flux, parameters, space, provenance)
+    return in_memory_grid(wavelength, flux, parameters, space, provenance, base_model)
+
+
+def unseen_stars(
+    base: SpectralGrid,
+    seen_keys: np.ndarray,
+    draws_per_model: int = 8,
+    seed: int = 1,
+    wavelength: np.ndarray | None = None,
+    space: ParameterSpace = PAPER_SPACE,
+    max_models: int | None = None,
+    path: str | os.PathLike | None = None,
+) -> SpectralGrid:
+    """A six-parameter test set of stars a model never saw.
+
+    Every base model of ``base`` whose key is not among ``seen_keys`` (a model's training
+    and validation base models, :func:`~spectral_cvae.grid.groups.base_model_keys`) is
+    broadened to fresh (v sin i, R) draws, so the paper's statistics run on unseen stars
+    at any size.
+
+    Parameters
+    ----------
+    base
+        Unbroadened base spectra (Teff, log g, [M/H], xi_t), e.g. the starter grid or a
+        reference grid.
+    seen_keys
+        Keys of the base models to leave out; see
+        ``SpectrumGenerator.training_base_model_keys``.
+    draws_per_model
+        (v sin i, R) pairs per unseen base model.
+    seed
+        Seed of the draws (and of the choice of models when ``max_models`` is given).
+    wavelength, space, path
+        As for :func:`augment`.
+    max_models
+        Use at most this many unseen base models, drawn at random.
+
+    Returns
+    -------
+    SpectralGrid
+        The broadened spectra; their ``base_model`` is that of the rows of ``base`` they
+        came from.
+
+    Raises
+    ------
+    GridInputError
+        If every base model of ``base`` was seen.
+    """
+    keys = base_model_keys(base.parameters, base.space)
+    unseen = np.flatnonzero(~np.isin(keys, np.asarray(seen_keys, dtype=np.uint64)))
+    if not len(unseen):
+        source = str(base.path) if base.path else "the base grid"
+        raise GridInputError(f"{source}: every one of its {len(base)} base models was seen")
+    if max_models is not None and len(unseen) > max_models:
+        chosen = np.random.default_rng([seed, 7]).choice(unseen, max_models, replace=False)
+        unseen = np.sort(chosen)
+    held_out = base.subset(unseen)
+    held_out.provenance["unseen_stars"] = {
+        "base_models": int(len(unseen)),
+        "of": int(len(base)),
+        "draws_per_model": int(draws_per_model),
+        "seed": int(seed),
+    }
+    return augment(held_out, draws_per_model, seed, wavelength, space, path)

@@ -5,6 +5,7 @@ Layout of a grid file (all arrays row-aligned, one row per spectrum)::
     /wavelength   float64 (n_pixels,)              attrs: unit = "Angstrom"
     /flux         float32 (n_spectra, n_pixels)    chunked by rows, compressed
     /parameters   float64 (n_spectra, n_parameters) attrs: names, units
+    /base_model   int64 (n_spectra,)               the base model of each row (-1: unknown)
     attrs         format, format_version, parameter_space (JSON), provenance (JSON),
                   n_committed, n_dropped
 
@@ -27,6 +28,7 @@ import numpy as np
 from ..errors import GridFileError
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
+from .groups import UNKNOWN, check_base_models, infer_base_models
 from .splits import GridSplit
 from .validation import CheckedBatch, OutOfRangePolicy, check_batch
 from .wavelength import check_wavelength
@@ -58,6 +60,17 @@ class SpectralGrid:
         ``"error"`` (default) or ``"drop"`` for spectra whose parameters lie outside ``space``.
     source
         Where the data came from, used in error messages.
+    base_model
+        Index of each spectrum's base model (the star before v sin i and R broadening),
+        shape ``(n_spectra,)``; default inferred from identical Teff, log g, [M/H] and
+        xi_t (:func:`~spectral_cvae.grid.groups.infer_base_models`).
+
+    Attributes
+    ----------
+    base_model : numpy.ndarray
+        Base-model index of each row (int64); splits keep each base model in one subset.
+    base_model_source : str
+        ``"recorded"`` (given or stored in the file) or ``"inferred"``.
 
     Notes
     -----
@@ -75,6 +88,7 @@ class SpectralGrid:
         provenance: Mapping | None = None,
         on_out_of_range: OutOfRangePolicy = "error",
         source: str | None = None,
+        base_model: object | None = None,
     ) -> None:
         self.wavelength = check_wavelength(wavelength, source)
         checked = check_batch(
@@ -84,10 +98,24 @@ class SpectralGrid:
         self.parameters = checked.parameters
         self.space = space
         self.provenance = dict(provenance or {})
+        if base_model is not None:
+            n_given = len(checked.parameters) + len(checked.dropped_rows)
+            kept = np.setdiff1d(np.arange(n_given), checked.dropped_rows)
+            base_model = check_base_models(base_model, n_given, source)[kept]
+        self._set_base_model(base_model)
         if len(checked.dropped_rows):
             self.provenance["n_dropped_out_of_range"] = int(len(checked.dropped_rows))
         self.path: Path | None = None
         self._file: h5py.File | None = None
+
+    def _set_base_model(self, base_model: np.ndarray | None) -> None:
+        """Keep recorded base models, or infer them when missing or partly unknown."""
+        if base_model is None or (len(base_model) and np.min(base_model) == UNKNOWN):
+            self.base_model = infer_base_models(self.parameters, self.space)
+            self.base_model_source = "inferred"
+        else:
+            self.base_model = np.asarray(base_model, dtype=np.int64)
+            self.base_model_source = "recorded"
 
     # -- opening and saving --------------------------------------------------------------
     @classmethod
@@ -112,6 +140,8 @@ class SpectralGrid:
             grid.provenance = json.loads(handle.attrs["provenance"])
             grid.path = path
             grid._file = handle
+            stored = handle["base_model"][:n] if "base_model" in handle else None
+            grid._set_base_model(stored)
         except (KeyError, ValueError, OSError) as exc:
             handle.close()
             if isinstance(exc, GridFileError):
@@ -168,7 +198,7 @@ class SpectralGrid:
             ) as bar,
         ):
             for rows, parameters, flux in self.iter_batches(batch_size):
-                writer.append(flux, parameters)
+                writer.append(flux, parameters, base_model=self.base_model[rows])
                 bar.update(len(rows))
         return writer.path
 
@@ -233,6 +263,8 @@ class SpectralGrid:
             "wavelength_range_angstrom": [float(self.wavelength[0]), float(self.wavelength[-1])],
             "wavelength_step_angstrom": [float(steps.min()), float(steps.max())],
             "flux_bytes": self.n_spectra * self.n_pixels * 4,
+            "n_base_models": int(np.unique(self.base_model).size),
+            "base_models": self.base_model_source,
             "parameters": coverage,
             "provenance": self.provenance,
         }
@@ -319,6 +351,7 @@ class SpectralGrid:
             self.parameters[rows],
             self.space,
             {**self.provenance, "subset_of": str(self.path) if self.path else "in-memory grid"},
+            base_model=self.base_model[rows],
         )
 
     # -- views for people and other packages -----------------------------------------------
@@ -403,12 +436,27 @@ class SpectralGrid:
         return ax
 
     # -- splits --------------------------------------------------------------------------
-    def split(self, test: float = 0.1, validation: float = 0.1, seed: int = 0):
-        """Reproducible train / validation / test split of the spectra.
+    def split(self, test: float = 0.1, validation: float = 0.1, seed: int = 0) -> GridSplit:
+        """Reproducible train / validation / test split by base model.
 
+        No base model has rows in two subsets, so test spectra are stars never trained on.
         See :meth:`spectral_cvae.grid.splits.GridSplit.make` for the meaning of the sizes.
         """
-        return GridSplit.make(self.n_spectra, test=test, validation=validation, seed=seed)
+        return GridSplit.make(
+            self.n_spectra, test=test, validation=validation, seed=seed, base_model=self.base_model
+        )
+
+    def leaky_row_split(
+        self, test: float = 0.1, validation: float = 0.1, seed: int = 0
+    ) -> GridSplit:
+        """A split of rows at random that *leaks* base models between subsets.
+
+        Only for comparison with :meth:`split`: see
+        :meth:`~spectral_cvae.grid.splits.GridSplit.make_leaky_by_row`.
+        """
+        return GridSplit.make_leaky_by_row(
+            self.n_spectra, test=test, validation=validation, seed=seed
+        )
 
 
 def in_memory_grid(
@@ -417,11 +465,16 @@ def in_memory_grid(
     parameters: np.ndarray,
     space: ParameterSpace,
     provenance: Mapping,
+    base_model: np.ndarray | None = None,
 ) -> SpectralGrid:
-    """Wrap arrays that are already known to be valid (no checks, no copies) as a grid."""
+    """Wrap arrays that are already known to be valid (no checks, no copies) as a grid.
+
+    ``base_model`` (one index per row) is inferred from the parameters when not given.
+    """
     grid = SpectralGrid.__new__(SpectralGrid)
     grid.wavelength, grid.flux, grid.parameters = wavelength, flux, parameters
     grid.space, grid.provenance, grid.path, grid._file = space, dict(provenance), None, None
+    grid._set_base_model(base_model)
     return grid
 
 
@@ -522,6 +575,7 @@ class GridWriter:
         )
         parameters.attrs["names"] = list(self.space.names)
         parameters.attrs["units"] = list(self.space.units)
+        _create_base_model(handle, 0)
         handle.flush()
         return handle
 
@@ -542,7 +596,9 @@ class GridWriter:
                 f"write to another file"
             )
         n = self.n_spectra
-        for name in ("flux", "parameters"):
+        if "base_model" not in handle:  # a build begun before base models were recorded
+            _create_base_model(handle, n)
+        for name in ("flux", "parameters", "base_model"):
             if handle[name].shape[0] != n:
                 handle[name].resize(n, axis=0)
 
@@ -562,7 +618,13 @@ class GridWriter:
         """Parameters of the committed spectra, shape ``(n_spectra, n_parameters)``."""
         return self._file["parameters"][: self.n_spectra]
 
-    def append(self, flux: object, parameters: object, source: str | None = None) -> CheckedBatch:
+    def append(
+        self,
+        flux: object,
+        parameters: object,
+        source: str | None = None,
+        base_model: object | None = None,
+    ) -> CheckedBatch:
         """Check and commit a batch of spectra.
 
         The whole batch is checked before anything is written, so a bad spectrum never
@@ -576,6 +638,9 @@ class GridWriter:
             ``(n, n_parameters)`` array or a mapping / table of named columns.
         source
             Where the batch came from, for error messages.
+        base_model
+            Base-model index of each spectrum, shape ``(n,)``; None records them as unknown
+            (they are then inferred from the parameters when the grid is opened).
 
         Returns
         -------
@@ -596,9 +661,19 @@ class GridWriter:
             first_row=0 if source else start,
         )
         k = len(checked.flux)
+        n_given = k + len(checked.dropped_rows)
+        if base_model is None:
+            models = np.full(k, UNKNOWN, dtype=np.int64)
+        else:
+            kept = np.setdiff1d(np.arange(n_given), checked.dropped_rows)
+            models = check_base_models(base_model, n_given, source or str(self.path))[kept]
         handle = self._file
         if k:
-            for name, data in (("flux", checked.flux), ("parameters", checked.parameters)):
+            for name, data in (
+                ("flux", checked.flux),
+                ("parameters", checked.parameters),
+                ("base_model", models),
+            ):
                 handle[name].resize(start + k, axis=0)
                 handle[name][start:] = data
             handle.flush()
@@ -640,6 +715,17 @@ class GridWriter:
             self.finish()
         else:
             self.close()
+
+
+def _create_base_model(handle: h5py.File, n: int) -> None:
+    """The ``base_model`` dataset, ``n`` rows of "unknown" to start with."""
+    dataset = handle.create_dataset(
+        "base_model",
+        data=np.full(n, UNKNOWN, dtype=np.int64),
+        maxshape=(None,),
+        chunks=(4096,),
+    )
+    dataset.attrs["meaning"] = "index of the base model (Teff, log g, [M/H], xi_t); -1: unknown"
 
 
 def open_hdf5(path: Path, mode: str) -> h5py.File:

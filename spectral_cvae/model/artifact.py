@@ -9,86 +9,19 @@ Keras safe mode, so loading a model never runs code stored in it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
 import zipfile
-from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import GridFileError
 from ..files import atomic_path
-from ..grid.store import SpectralGrid
 from .cvae import CVAE, PACKAGE
 from .generator import SpectrumGenerator
-
-FULL_HASH_BYTES = 1 << 30
-"""Grid files up to this size are hashed whole (sha256); larger ones are fingerprinted."""
 
 
 class ModelFileError(GridFileError):
     """A model file that is missing, truncated, corrupt or not a spectral-cvae model."""
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a trained model depends on."""
-    versions = {"python": platform.python_version()}
-    for name in ("spectral-cvae", "tensorflow", "keras", "numpy", "h5py"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def grid_fingerprint(grid: SpectralGrid) -> dict:
-    """Identify the grid a model was trained on.
-
-    Returns
-    -------
-    dict
-        ``sha256`` of the whole file for files up to 1 GiB; for larger files and in-memory
-        grids, ``fingerprint``: a sha256 of the wavelengths, parameters, flux shape and the
-        grid's provenance (cheap, and changes whenever the grid's content description does).
-    """
-    digest = hashlib.sha256()
-    for array in (grid.wavelength, grid.parameters):
-        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-    digest.update(
-        json.dumps([grid.n_spectra, grid.n_pixels, grid.provenance], default=str).encode()
-    )
-    info = {
-        "n_spectra": grid.n_spectra,
-        "n_pixels": grid.n_pixels,
-        "fingerprint": digest.hexdigest(),
-    }
-    if grid.path is not None:
-        info["file"] = Path(grid.path).name
-        size = os.path.getsize(grid.path)
-        info["bytes"] = size
-        if size <= FULL_HASH_BYTES:
-            whole = hashlib.sha256()
-            with open(grid.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 22), b""):
-                    whole.update(block)
-            info["sha256"] = whole.hexdigest()
-    return info
-
-
-def describe_training(grid: SpectralGrid, split, seed: int) -> dict:
-    """Provenance of a training run: grid, split sizes, seed, versions, time."""
-    return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "grid": grid_fingerprint(grid),
-        "grid_provenance": grid.provenance,
-        "split": {"seed": int(split.seed), **split.sizes()},
-        "seed": int(seed),
-        "versions": package_versions(),
-    }
 
 
 def save_model(

@@ -25,7 +25,8 @@ from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..grid.wavelength import paper_wavelength
-from .artifact import describe_training, save_model
+from ..provenance import describe_training
+from .artifact import save_model
 from .config import CVAEConfig
 from .cvae import CVAE
 from .data import augmented_space, is_base_grid, make_dataset
