@@ -154,7 +154,8 @@ def rotation_transfer(frequency, vsini, limb_darkening: float = 0.6):
     Parameters
     ----------
     frequency
-        Frequencies in cycles per (km/s); broadcast against ``vsini``.
+        Frequencies in cycles per (km/s), a tensor (its dtype is used throughout);
+        broadcast against ``vsini``.
     vsini
         Projected rotation velocity, km/s. The transform is even in ``vsini``, so its
         gradient at 0 is 0, as it is for the true profile.
@@ -175,7 +176,8 @@ def rotation_transfer(frequency, vsini, limb_darkening: float = 0.6):
     eps = float(limb_darkening)
     a = 2.0 * (1.0 - eps) / (math.pi * (1.0 - eps / 3.0))
     b = eps / (2.0 * (1.0 - eps / 3.0))
-    w = 2.0 * math.pi * frequency * ops.abs(vsini)
+    frequency = ops.convert_to_tensor(frequency)
+    w = 2.0 * math.pi * frequency * ops.abs(ops.cast(vsini, frequency.dtype))
     t, outer, small = _split_arguments(w)
     disc = ops.where(small, _chebyshev(_DISC, t), _hankel_j1(outer) / outer)
     cap = ops.where(
@@ -196,7 +198,8 @@ def gaussian_transfer(frequency, resolution):
     resolution
         Resolving power R (> 0; ``inf`` gives 1).
     """
-    sigma = (SPEED_OF_LIGHT * FWHM_TO_SIGMA) / resolution
+    frequency = ops.convert_to_tensor(frequency)
+    sigma = (SPEED_OF_LIGHT * FWHM_TO_SIGMA) / ops.cast(resolution, frequency.dtype)
     return ops.exp(-2.0 * (math.pi * sigma * frequency) ** 2)
 
 
@@ -204,10 +207,11 @@ def _uniform_description(values: np.ndarray) -> dict | list:
     """{"start", "step", "n"} if ``start + step * arange(n)`` gives ``values`` back, else a list."""
     values = np.asarray(values, dtype=float)
     if values.size >= 2:
-        step = (values[-1] - values[0]) / (values.size - 1)
-        rebuilt = values[0] + step * np.arange(values.size)
-        if np.array_equal(rebuilt, values):
-            return {"start": float(values[0]), "step": float(step), "n": int(values.size)}
+        mean_step = (values[-1] - values[0]) / (values.size - 1)
+        # uniform_grid() multiplies a round step such as 0.05: try that first.
+        for step in (float(f"{mean_step:.12g}"), mean_step):
+            if np.array_equal(values[0] + step * np.arange(values.size), values):
+                return {"start": float(values[0]), "step": float(step), "n": int(values.size)}
     return values.tolist()
 
 
@@ -356,15 +360,20 @@ class Broadening(keras.layers.Layer):
             ],
         }
 
-    def build(self, flux_shape, vsini_shape=None, resolution_shape=None) -> None:
-        if flux_shape[-1] is not None and flux_shape[-1] != self.log_wavelength.size:
+    def _check_flux_shape(self, shape) -> None:
+        if len(shape) != 2 or (shape[-1] is not None and shape[-1] != self.log_wavelength.size):
             raise ValueError(
                 f"Broadening expects base flux of shape (batch, {self.log_wavelength.size}) "
-                f"on its log grid, got {tuple(flux_shape)}"
+                f"on its log grid, got {tuple(shape)}"
             )
+
+    def build(self, flux_shape, vsini_shape=None, resolution_shape=None) -> None:
+        self._check_flux_shape(flux_shape)
         super().build(flux_shape)
 
     def call(self, flux, vsini, resolution):
+        # Checked here too: build() runs only for the first input.
+        self._check_flux_shape(flux.shape)
         constants = self._tensors()
         dtype = self.compute_dtype
         vsini = ops.reshape(ops.cast(vsini, dtype), (-1, 1))
