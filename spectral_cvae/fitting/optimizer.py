@@ -306,9 +306,10 @@ def _fixed_and_free(
             )
         p = space[name]
         if not p.minimum <= float(value) <= p.maximum:
+            unit = f" {p.unit}" if p.unit else ""
             raise OutOfDomainError(
-                f"{name} = {float(value):g} {p.unit} is outside the generator's domain "
-                f"[{p.minimum:g}, {p.maximum:g}]".rstrip()
+                f"{name} = {float(value):g}{unit} is outside the generator's domain "
+                f"[{p.minimum:g}, {p.maximum:g}]"
             )
         index = space.names.index(name)
         base[index] = (float(value) - p.minimum) / p.span
@@ -443,8 +444,10 @@ def _result(
             on_bound["radial_velocity"] = "upper"
 
     # The model on every pixel inside the window at this velocity, masked ones included.
-    window = model.rest_wavelength[[0, -1]] * doppler_factor(rv)
-    inside = (observation.lower_edge >= window[0]) & (observation.upper_edge <= window[1])
+    window = model.rest_wavelength[[0, -1]] * doppler_factor(rv) * (1.0 + np.array([-1, 1]) * 1e-9)
+    inside = (observation.air_wavelength >= window[0]) & (
+        observation.air_wavelength <= window[1]
+    )
     full_model = np.full(observation.wavelength.size, np.nan)
     if inside.any():
         pixels = (
