@@ -7,6 +7,7 @@ PyPI (sha256-checked) and a failure to do so fails the suite.
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from spectral_cvae.grid.synthesis.atmosphere import read_atlas9, read_marcs
 from spectral_cvae.grid.synthesis.errors import SynthesisError
 from spectral_cvae.grid.synthesis.install import install, installation, is_installed
 from spectral_cvae.grid.synthesis.run import atmosnet, synthesize
+from spectral_cvae.grid.synthesis.synspec_patch import PATCH_VERSION, patch_source
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +117,36 @@ def test_a_hot_star_has_weaker_metal_lines_than_a_solar_one(spectra):
         return np.mean(1 - local[outside_core])
 
     assert metal_absorption(spectra["a_dwarf"]) < 0.5 * metal_absorption(spectra["sun"])
+
+
+# Grid corners where the unpatched code read past its arrays: H2 collision-induced absorption
+# above its tables (hot), many atoms and lines (cool, metal-rich), hydrogen lines (both).
+CORNERS = {
+    "cool_giant_rich": (4000.0, 2.0, 1.5, 4.0),
+    "hot_dwarf_poor": (11000.0, 5.0, -1.5, 0.0),
+}
+
+
+@pytest.mark.parametrize("corner", CORNERS)
+def test_optimized_synspec_gives_the_spectra_of_the_unoptimized_reference(synspec, corner):
+    teff, logg, mh, vmic = CORNERS[corner]
+    window = (4855.0, 4868.0)  # the H-beta core and wing, and Fe I/II lines
+    reference = replace(synspec, variant="reference")
+    with ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(synthesize, teff, logg, mh, vmic, window, 0.01, install=found)
+            for found in (synspec, reference)
+        ]
+        (wavelength, fast), (_, slow) = (run.result() for run in runs)
+    assert synspec.build["flags"][0] == "-O2" and synspec.build["patch"] == PATCH_VERSION
+    assert reference.build["patch"] is None and not any(
+        flag.startswith("-O") for flag in reference.build["flags"]
+    )
+    assert np.all(np.isfinite(fast)) and fast.min() < 0.9  # a spectrum with lines
+    # SYNSPEC writes six significant digits; the two builds agree to that rounding.
+    assert np.abs(fast - slow).max() <= 1e-5
+
+
+def test_the_synspec_patch_refuses_a_source_it_was_not_written_for():
+    with pytest.raises(SynthesisError, match=f"patch {PATCH_VERSION}, edit 1: expected 1"):
+        patch_source("      PROGRAM SYNSPEC\n      END\n")

@@ -23,7 +23,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     install.add_argument("--force", action="store_true", help="rebuild even if installed")
     install.add_argument("--compiler", help="Fortran compiler (default gfortran or $FC)")
     install.set_defaults(run=run_install)
-    info = actions.add_parser("info", help="show where SYNSPEC is installed")
+    info = actions.add_parser(
+        "info", help="show where SYNSPEC is installed, its patch and compiler flags"
+    )
     info.set_defaults(run=run_info)
 
 
@@ -87,10 +89,19 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from ..grid.synthesis.install import installation
+    from dataclasses import replace
+
+    from ..grid.synthesis.install import VARIANTS, installation
 
     found = installation()
     print(f"installed in {found.root}")
+    for variant in VARIANTS:
+        build = replace(found, variant=variant).build
+        patch = f"patch {build['patch']}" if build["patch"] else "unpatched"
+        print(
+            f"{variant:9s}  {replace(found, variant=variant).binary.name}: SYNSPEC "
+            f"{build['synspec']}, {patch}, {build['compiler']} {' '.join(build['flags'])}"
+        )
     print(json.dumps(json.loads(found.manifest.read_text()), indent=2))
     return 0
 
