@@ -91,6 +91,13 @@ def test_demo_command_trains_generates_and_writes_the_validation_report(tmp_path
     report = json.loads((out / "report" / "report.json").read_text())
     assert report["residuals"]["overall"]["median"] == pytest.approx(median, rel=6e-3)
     assert set(report["accuracy"]["parts"]) >= {"train", "validation", "test", "generated"}
+    # Honest numbers: the test stars were never trained on, and the leaky number is beside it.
+    assert report["split"]["by"] == "base_model" and report["split"]["origin"] == "the model's own split"
+    assert report["split"]["seen"] == {"test_spectra": 0, "base_models": 0}
+    assert "spectra of 1 stars never trained on (split by base model)" in printed
+    leaky = float(printed.split("leaky  median |Delta F| = ")[1].split(",")[0])
+    assert 0 < leaky < 0.5
+    assert "sharp-lined (v sin i < 20 km/s, R > 20,000)" in printed
 
 
 def test_grid_convert_reads_an_npz_table_onto_a_chosen_wavelength_grid(tmp_path, small_grid_arrays, capsys):

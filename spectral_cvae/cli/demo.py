@@ -39,6 +39,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..demo import run_demo
+    from ..evaluation.breakdown import breakdown_table, format_table
 
     start = time.perf_counter()
     result = run_demo(
@@ -61,11 +62,20 @@ def run(args: argparse.Namespace) -> int:
         f"model  {result['model']}: demo preset, {result['epochs_trained']} epochs in "
         f"{result['training_seconds']:.1f} s"
     )
+    leaky = result["leaky_breakdown"]["rows"][0]
     print(
         f"test   median |Delta F| = {result['median_abs_residual']:.2e}, "
-        f"95th percentile {result['p95_abs_residual']:.2e} "
-        f"({result['sizes']['test']} held-out spectra)"
+        f"95th percentile {result['p95_abs_residual']:.2e} on {result['sizes']['test']} "
+        f"spectra of {result['test_base_models']} stars never trained on (split by base model)"
     )
+    print(
+        f"leaky  median |Delta F| = {leaky['median']['mean']:.2e}, 95th percentile "
+        f"{leaky['p95']['mean']:.2e} on {leaky['n_spectra']} spectra of stars trained on, "
+        f"fresh v sin i and R: what a split of rows at random would report"
+    )
+    header, rows = breakdown_table(result["breakdown"])
+    print("where the test residuals are (stars never trained on):")
+    print(format_table(header, rows))
     print(f"plot   {result['comparison']}")
     print(f"report {result['report']} (residual maps, marginals, inverter accuracy)")
     print(f"done in {time.perf_counter() - start:.1f} s")

@@ -1,6 +1,6 @@
 """The spectral database: storage, splits, broadening, wavelength grids and readers."""
 
-from .augment import BASE_SPACE, augment, draw_broadening
+from .augment import BASE_SPACE, augment, draw_broadening, seen_stars, unseen_stars
 from .broadening import broaden
 from .splits import GridSplit
 from .store import GridWriter, SpectralGrid
@@ -10,6 +10,8 @@ __all__ = [
     "BASE_SPACE",
     "augment",
     "draw_broadening",
+    "seen_stars",
+    "unseen_stars",
     "GridSplit",
     "GridWriter",
     "SpectralGrid",

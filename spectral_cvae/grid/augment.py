@@ -28,6 +28,7 @@ __all__ = [
     "base_space",
     "draw_broadening",
     "full_parameters",
+    "seen_stars",
     "unseen_stars",
 ]
 
@@ -175,7 +176,7 @@ def unseen_stars(
         reference grid.
     seen_keys
         Keys of the base models to leave out; see
-        ``SpectrumGenerator.training_base_model_keys``.
+        :func:`spectral_cvae.provenance.recorded_training_keys`.
     draws_per_model
         (v sin i, R) pairs per unseen base model.
     seed
@@ -196,19 +197,58 @@ def unseen_stars(
     GridInputError
         If every base model of ``base`` was seen.
     """
+    return _broaden_stars(
+        base, seen_keys, False, draws_per_model, seed, wavelength, space, max_models, path
+    )
+
+
+def seen_stars(
+    base: SpectralGrid,
+    seen_keys: np.ndarray,
+    draws_per_model: int = 8,
+    seed: int = 1,
+    wavelength: np.ndarray | None = None,
+    space: ParameterSpace = PAPER_SPACE,
+    max_models: int | None = None,
+    path: str | os.PathLike | None = None,
+) -> SpectralGrid:
+    """Stars a model *was* trained on, broadened to fresh (v sin i, R) draws.
+
+    What a split of rows at random tests on: the same stars seen through other exact
+    convolutions. Only to show how much such a leaky test flatters a model; parameters as
+    for :func:`unseen_stars`.
+    """
+    return _broaden_stars(
+        base, seen_keys, True, draws_per_model, seed, wavelength, space, max_models, path
+    )
+
+
+def _broaden_stars(
+    base: SpectralGrid,
+    seen_keys: np.ndarray,
+    keep_seen: bool,
+    draws_per_model: int,
+    seed: int,
+    wavelength: np.ndarray | None,
+    space: ParameterSpace,
+    max_models: int | None,
+    path: str | os.PathLike | None,
+) -> SpectralGrid:
     keys = base_model_keys(base.parameters, base.space)
-    unseen = np.flatnonzero(~np.isin(keys, np.asarray(seen_keys, dtype=np.uint64)))
-    if not len(unseen):
+    seen = np.isin(keys, np.asarray(seen_keys, dtype=np.uint64))
+    chosen = np.flatnonzero(seen if keep_seen else ~seen)
+    if not len(chosen):
         source = str(base.path) if base.path else "the base grid"
-        raise GridInputError(f"{source}: every one of its {len(base)} base models was seen")
-    if max_models is not None and len(unseen) > max_models:
-        chosen = np.random.default_rng([seed, 7]).choice(unseen, max_models, replace=False)
-        unseen = np.sort(chosen)
-    held_out = base.subset(unseen)
-    held_out.provenance["unseen_stars"] = {
-        "base_models": int(len(unseen)),
+        what = "none" if keep_seen else "every one"
+        raise GridInputError(f"{source}: {what} of its {len(base)} base models was seen")
+    if max_models is not None and len(chosen) > max_models:
+        drawn = np.random.default_rng([seed, 7]).choice(chosen, max_models, replace=False)
+        chosen = np.sort(drawn)
+    stars = base.subset(chosen)
+    stars.provenance["seen_stars" if keep_seen else "unseen_stars"] = {
+        "base_models": int(len(chosen)),
         "of": int(len(base)),
         "draws_per_model": int(draws_per_model),
         "seed": int(seed),
     }
-    return augment(held_out, draws_per_model, seed, wavelength, space, path)
+    return augment(stars, draws_per_model, seed, wavelength, space, path)
