@@ -8,7 +8,7 @@ of FWHM = lambda / R, inverse FFT, and a cubic spline sampled at the output wave
 
 Everything inside ``call`` is ``keras.ops``, so the layer runs under the TensorFlow, JAX and
 PyTorch backends and is differentiable in the base flux, v sin i and R. NumPy is used only at
-construction, for constants (frequencies, padding indices, the output stencil).
+construction, for constants (frequencies, the output stencil).
 
 >>> layer = Broadening()                                            # doctest: +SKIP
 >>> flux = layer(base_flux, vsini, resolution)   # (batch, 53,855), (batch,), (batch,)
@@ -35,9 +35,9 @@ BASE_VELOCITY_STEP = 1.1
 
 # Chebyshev coefficients, derived for this module by interpolating the exact functions
 # (scipy.special.j1, y1 and spherical_jn in float64) at the Chebyshev points, for
-# x <= _SPLIT in t = 2 (x / _SPLIT)^2 - 1 and for x >= _SPLIT in t = 2 (_SPLIT / x)^2 - 1.
-# Each expansion is accurate to 1e-13 or better (tests/test_broadening_layers.py checks J1
-# to 1e-10 against scipy); an expansion in x^2 keeps the even functions exactly even.
+# x <= _SPLIT in t = 2 (x / _SPLIT)^2 - 1 (degree 12) and for x >= _SPLIT in
+# t = 2 (_SPLIT / x)^2 - 1 (degree 7). Each is accurate to 1e-13 or better (the tests check
+# J1 to 1e-10 against scipy); a series in x^2 keeps the even functions exactly even.
 _SPLIT = 8.0
 _DISC = (  # J1(x) / x, x <= 8
     0.08104484632565809,
@@ -73,27 +73,23 @@ _CAP = (  # (sin x - x cos x) / x^3, x <= 8: the direct form cancels to nothing 
 # J1(x) = sqrt(2 / (pi x)) [P(x) cos chi - Q(x) sin chi]; _P is P, _Q is Q x / 8.
 _P = (
     1.0009030408600137,
-    0.0008989898330858725,
-    -3.987284300555061e-06,
-    6.17763395549531e-08,
-    -1.871890709104207e-09,
-    8.816899103175624e-11,
-    -5.704481331747502e-12,
-    4.697797706398887e-13,
-    -4.596323321948148e-14,
-    5.25135490647699e-15,
+    0.0008989898330860058,
+    -3.987284300554589e-06,
+    6.17763397381399e-08,
+    -1.8718905869796743e-09,
+    8.81688888565435e-11,
+    -5.704312347996898e-12,
+    4.64406291200703e-13,
 )
 _Q = (
-    0.04677778706953524,
-    -9.627723549147926e-05,
-    9.138615256976123e-07,
-    -2.0959781245333263e-08,
-    8.229192216546722e-10,
-    -4.6863598435485696e-11,
-    3.5151909161257324e-12,
-    -3.2639585478833054e-13,
-    3.5956654320656864e-14,
-    -4.403422071419527e-15,
+    0.04677778706953534,
+    -9.627723549159722e-05,
+    9.13861525841301e-07,
+    -2.09597814000706e-08,
+    8.22919333370864e-10,
+    -4.6863554703513444e-11,
+    3.514594919349495e-12,
+    -3.218883493083524e-13,
 )
 
 
@@ -179,13 +175,20 @@ def rotation_transfer(frequency, vsini, limb_darkening: float = 0.6):
     frequency = ops.convert_to_tensor(frequency)
     w = 2.0 * math.pi * frequency * ops.abs(ops.cast(vsini, frequency.dtype))
     t, outer, small = _split_arguments(w)
-    disc = ops.where(small, _chebyshev(_DISC, t), _hankel_j1(outer) / outer)
-    cap = ops.where(
-        small,
-        _chebyshev(_CAP, t),
-        (ops.sin(outer) - outer * ops.cos(outer)) / outer**3,
-    )
-    return (a * math.pi) * disc + (4.0 * b) * cap
+    # Below 8 the whole transform is one Chebyshev series: the two expansions are linear in
+    # the same basis, so their weighted sum is the sum of their coefficients.
+    near = _chebyshev(tuple(a * math.pi * d + 4.0 * b * c for d, c in zip(_DISC, _CAP)), t)
+    # Above 8, with chi = w - 3 pi / 4, cos chi = (sin w - cos w) / sqrt 2 and
+    # sin chi = -(sin w + cos w) / sqrt 2: one sine and one cosine serve J1 and the cap term.
+    sine, cosine = ops.sin(outer), ops.cos(outer)
+    inverse = 1.0 / outer
+    t_far = 2.0 * (_SPLIT * inverse) ** 2 - 1.0
+    p = _chebyshev(_P, t_far)
+    q = (_SPLIT * inverse) * _chebyshev(_Q, t_far)
+    disc = (a * math.pi) * inverse * ops.sqrt(inverse / math.pi)  # a pi sqrt(1 / pi w) / w
+    cap = (4.0 * b) * inverse * inverse
+    far = sine * (disc * (p + q) + cap * inverse) + cosine * (disc * (q - p) - cap)
+    return ops.where(small, near, far)
 
 
 def gaussian_transfer(frequency, resolution):
@@ -326,8 +329,6 @@ class Broadening(keras.layers.Layer):
         while n_fft % 2:  # an even length keeps the Nyquist bin real on every backend
             n_fft = fft.next_fast_len(n_fft + 1, real=True)
         self.n_fft = n_fft
-        # Edge-value padding as one gather: indices clamped to the base grid.
-        self._pad_index = np.clip(np.arange(n_fft) - self.pad, 0, n_log - 1).astype("int32")
         k = np.arange(n_fft // 2 + 1)
         self._frequency = k / (n_fft * velocity_step)
         self._prefilter = 3.0 / (2.0 + np.cos(2.0 * np.pi * k / n_fft))
@@ -348,7 +349,6 @@ class Broadening(keras.layers.Layer):
         """
         dtype = self.compute_dtype
         return {
-            "pad_index": ops.convert_to_tensor(self._pad_index, dtype="int32"),
             "frequency": ops.convert_to_tensor(self._frequency[None, :], dtype=dtype),
             "prefilter": ops.convert_to_tensor(self._prefilter[None, :], dtype=dtype),
             "taps": [
@@ -380,7 +380,15 @@ class Broadening(keras.layers.Layer):
         resolution = ops.reshape(ops.cast(resolution, dtype), (-1, 1))
         # The transfer functions are 1 at zero frequency and the spline weights sum to 1, so
         # the continuum can be taken out first: float32 FFTs then carry only the lines.
-        padded = ops.take(ops.cast(flux, dtype) - 1.0, constants["pad_index"], axis=1)
+        lines = ops.cast(flux, dtype) - 1.0
+        padded = ops.concatenate(
+            [
+                ops.repeat(lines[:, :1], self.pad, axis=1),
+                lines,
+                ops.repeat(lines[:, -1:], self.n_fft - self.pad - self.log_wavelength.size, axis=1),
+            ],
+            axis=1,
+        )
         real, imag = ops.rfft(padded)
         frequency = constants["frequency"]
         transfer = (
