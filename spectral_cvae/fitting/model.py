@@ -3,8 +3,9 @@
     model(pixel) = P(x) * < S(lambda / D(v); theta) >_pixel
 
 S is the generated spectrum at the stellar parameters theta, D(v) the Doppler factor of the
-radial velocity v, < >_pixel the average over the observed pixel's edges (so a coarser or
-finer observed grid, gaps and partial coverage are all handled the same way), and P a
+radial velocity v, < >_pixel the spectrum brought to the observed pixel (linear
+interpolation, plus the extra box smoothing of a pixel wider than the generator's, so a
+coarser or finer observed grid, gaps and partial coverage are all handled alike), and P a
 Chebyshev polynomial in the wavelength scaled to [-1, 1] over the fitted pixels: the
 continuum, whose coefficients enter linearly and are solved by weighted least squares for
 each trial theta and v.
