@@ -150,3 +150,17 @@ def test_optimized_synspec_gives_the_spectra_of_the_unoptimized_reference(synspe
 def test_the_synspec_patch_refuses_a_source_it_was_not_written_for():
     with pytest.raises(SynthesisError, match=f"patch {PATCH_VERSION}, edit 1: expected 1"):
         patch_source("      PROGRAM SYNSPEC\n      END\n")
+
+
+def test_the_helium_option_adds_he_i_4471_to_a_late_b_star(synspec):
+    window = (4466.0, 4477.0)
+    runs = {
+        helium: synthesize(10500.0, 4.0, 0.0, 2.0, window, 0.01, install=synspec, helium=helium)
+        for helium in (False, True)
+    }
+    core = np.abs(runs[False][0] - 4471.5) <= 0.15
+    assert runs[False][1][core].min() > 0.99  # the Gaia-ESO list has no helium
+    assert runs[True][1][core].min() < 0.9
+    # Stark-broadened: its wings still absorb 0.5-1.5 A from the core.
+    wing = np.abs(np.abs(runs[True][0] - 4471.5) - 1.0) <= 0.5
+    assert np.mean(runs[False][1][wing] - runs[True][1][wing]) > 0.01

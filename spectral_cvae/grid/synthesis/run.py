@@ -73,6 +73,16 @@ CONTINUUM_SPECIES = """\
 MAX_SPACING = 0.02
 """Largest frequency spacing (A) SYNSPEC is allowed near 5000 A."""
 EXPLICIT = frozenset({1, 2, 6, 7, 8, 11, 12, 13, 14, 20, 26})
+HELIUM_I_LINES = (
+    # air wavelength (A), log gf, E_low (cm^-1), J_low, E_up (cm^-1), J_up: NIST ASD
+    # (multiplets summed: 4471 is 2p 3P - 4d 3D, 4922 2p 1P - 4d 1D, 5016 2s 1S - 3p 1P).
+    (4471.479, 0.052, 169086.8, 2.0, 191444.5, 3.0),
+    (4921.931, -0.435, 171134.9, 1.0, 191446.5, 2.0),
+    (5015.678, -0.820, 166277.4, 0.0, 186209.4, 1.0),
+)
+"""The strong He I lines of 4440-5410 A, absent from the Gaia-ESO list. With ``helium=True``
+SYNSPEC gives 4471 and 4922 their Stark profiles from Barnard, Cooper & Smith's and Shamey's
+tables (its IHE1PR switch); 5016 has SYNSPEC's approximate Stark width."""
 
 _networks: dict[Path, AtmosNet] = {}
 
@@ -89,6 +99,7 @@ def synthesize(
     linelist: str | os.PathLike | None = None,
     install: Installation | None = None,
     timeout: float = 600.0,
+    helium: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute one continuum-normalized spectrum with SYNSPEC.
 
@@ -117,6 +128,10 @@ def synthesize(
         The SYNSPEC installation; default: the one in the user's cache.
     timeout
         Seconds after which the run is abandoned.
+    helium
+        Add the He I lines of :data:`HELIUM_I_LINES` with SYNSPEC's tabulated He I Stark
+        profiles. Off by default: the starter grid has no He I lines, and grids of different
+        physics must not be mixed.
 
     Returns
     -------
@@ -153,7 +168,17 @@ def synthesize(
         work = Path(folder)
         # SYNSPEC's first and last points fall a little inside the range it is given.
         _write_inputs(
-            work, found, atmosphere, Path(linelist), teff, logg, mh, vmic, start - 0.1, stop + 0.1
+            work,
+            found,
+            atmosphere,
+            Path(linelist),
+            teff,
+            logg,
+            mh,
+            vmic,
+            start - 0.1,
+            stop + 0.1,
+            helium=helium,
         )
         log = _run(found.binary, work, timeout, label)
         try:
@@ -189,6 +214,7 @@ def _write_inputs(
     vmic: float,
     start: float,
     stop: float,
+    helium: bool = False,
 ) -> None:
     """fort.5 (parameters, abundances), fort.8 (model), fort.55 (window), tas, links."""
     abundance = abundances(mh)
@@ -214,14 +240,32 @@ def _write_inputs(
         " 0 0 0 0\n"
         " 0 0 0 0 0\n"
         " 1 0 0 10 0\n"
-        " 2 0 0\n"
+        # Hydrogen, He I and He II profile switches: Stark tables for H and, if asked, He I.
+        f" 2 {1 if helium else 0} 0\n"
         f" {start:.3f} {stop:.3f} 250. 0 {LINE_STRENGTH:e} {spacing:.5f}\n"
         " 0 0\n"
         f" {vmic:.4f}\n"
     )
     (work / "tas").write_text(f"ND= {atmosphere.n_depths}\nTMOLIM= 8000.\n")
     (work / "data").symlink_to(found.data)
-    (work / "fort.19").symlink_to(linelist.resolve())
+    if helium:
+        _write_with_helium(linelist, work / "fort.19", start - LINE_MARGIN, stop + LINE_MARGIN)
+    else:
+        (work / "fort.19").symlink_to(linelist.resolve())
+
+
+def _write_with_helium(linelist: Path, out: Path, start: float, stop: float) -> None:
+    """Copy a SYNSPEC line list, with the He I lines between start and stop (A) merged in."""
+    records = linelist.read_text().splitlines()
+    for wavelength, loggf, e_low, j_low, e_up, j_up in HELIUM_I_LINES:
+        if start <= wavelength <= stop:
+            records.append(
+                f"{wavelength / 10:11.5f}   2.00 {loggf:7.3f} {e_low:12.3f} {j_low:4.1f} "
+                f"{e_up:12.3f} {j_up:4.1f}   0.00   0.00   0.000 0"
+            )
+    # SYNSPEC reads its list in order of wavelength.
+    records.sort(key=lambda record: float(record.split(maxsplit=1)[0]))
+    out.write_text("\n".join(records) + "\n")
 
 
 def _run(binary: Path, work: Path, timeout: float, label: str) -> str:
