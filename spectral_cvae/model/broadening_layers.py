@@ -11,7 +11,7 @@ PyTorch backends and is differentiable in the base flux, v sin i and R. NumPy is
 construction, for constants (frequencies, the output stencil).
 
 >>> layer = Broadening()                                            # doctest: +SKIP
->>> flux = layer(base_flux, vsini, resolution)   # (batch, 53,855), (batch,), (batch,)
+>>> flux = layer(base_flux, vsini, resolution)   # (batch, 53853), (batch,), (batch,)
 >>> flux.shape                                                      # doctest: +SKIP
 (batch, 19000)
 """
@@ -273,9 +273,11 @@ class Broadening(keras.layers.Layer):
     The output spline is applied as a fixed stencil: its prefilter (the inverse of the cubic
     B-spline's sampled transform, 3 / (2 + cos 2 pi k / N)) is folded into the Fourier
     multiplication, leaving four B-spline weights per output pixel, one gather each. This is
-    the periodic cardinal cubic spline of the padded FFT grid; it equals the not-a-knot
-    spline of ``grid.broaden`` except within a few tens of pixels of the base window's ends
-    (the spline's reach decays by 0.27 per pixel).
+    the periodic cardinal cubic spline of the padded FFT grid. ``grid.broaden`` fits a
+    not-a-knot spline to the stretch it trims to (the broadening reach around
+    ``wavelength_out``); the two differ only through the spline's end conditions, whose
+    influence decays by a factor 0.27 per pixel: measured <= 3.2e-7 in flux on the paper's
+    grid, the float32 rounding of the layer.
     """
 
     def __init__(
