@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import GridFileError
+from ..errors import GridFileError, GridInputError
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
 from .groups import UNKNOWN, check_base_models, infer_base_models
@@ -476,6 +476,48 @@ def in_memory_grid(
     grid.space, grid.provenance, grid.path, grid._file = space, dict(provenance), None, None
     grid._set_base_model(base_model)
     return grid
+
+
+def concatenate_grids(grids: list[SpectralGrid], provenance: Mapping | None = None) -> SpectralGrid:
+    """One in-memory grid holding the spectra of several, in order.
+
+    Parameters
+    ----------
+    grids
+        Grids on the same wavelengths and parameter space (e.g. the starter grid and
+        reference chunks of more base models).
+    provenance
+        Provenance of the result; default a list of the parts' provenance.
+
+    Returns
+    -------
+    SpectralGrid
+        Base models are renumbered so that those of different parts stay distinct.
+
+    Raises
+    ------
+    GridInputError
+        If the parts differ in wavelengths or parameter space, naming the first that does.
+    """
+    if not grids:
+        raise GridInputError("no grids to concatenate")
+    first = grids[0]
+    for k, grid in enumerate(grids[1:], start=1):
+        if grid.space != first.space or not np.array_equal(grid.wavelength, first.wavelength):
+            what = "parameter space" if grid.space != first.space else "wavelengths"
+            raise GridInputError(
+                f"grid {k} ({grid.path or 'in memory'}) has other {what} than grid 0 "
+                f"({first.path or 'in memory'})"
+            )
+    offsets = np.cumsum([0] + [int(g.base_model.max()) + 1 if len(g) else 0 for g in grids])
+    return in_memory_grid(
+        first.wavelength,
+        np.concatenate([g.read_flux() for g in grids]),
+        np.concatenate([g.parameters for g in grids]),
+        first.space,
+        provenance or {"parts": [g.provenance for g in grids]},
+        np.concatenate([g.base_model + offset for g, offset in zip(grids, offsets)]),
+    )
 
 
 class GridWriter:

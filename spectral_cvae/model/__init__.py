@@ -10,6 +10,8 @@ from .artifact import ModelFileError, load_model, save_model
 from .config import PRESETS, CVAEConfig
 from .cvae import CVAE, Sampling
 from .generator import ExtrapolationWarning, GenerationResult, SpectrumGenerator
+from .physics import PhysicsConfig, PhysicsCVAE
+from .physics_training import load_base_grids, train_physics
 from .training import TimeLimit, train
 
 __all__ = [
@@ -19,10 +21,14 @@ __all__ = [
     "GenerationResult",
     "ModelFileError",
     "PRESETS",
+    "PhysicsCVAE",
+    "PhysicsConfig",
     "Sampling",
     "TimeLimit",
     "SpectrumGenerator",
+    "load_base_grids",
     "load_model",
     "save_model",
     "train",
+    "train_physics",
 ]

@@ -18,6 +18,10 @@ from ..errors import GridFileError
 from ..files import atomic_path
 from .cvae import CVAE, PACKAGE
 from .generator import SpectrumGenerator
+from .physics import PhysicsCVAE
+
+MODEL_CLASSES = (f"{PACKAGE}>CVAE", f"{PACKAGE}>PhysicsCVAE")
+"""Registered names of the Keras models a spectral-cvae model file may hold."""
 
 
 class ModelFileError(GridFileError):
@@ -25,7 +29,9 @@ class ModelFileError(GridFileError):
 
 
 def save_model(
-    generator: SpectrumGenerator | CVAE, path: str | os.PathLike, overwrite: bool = True
+    generator: SpectrumGenerator | CVAE | PhysicsCVAE,
+    path: str | os.PathLike,
+    overwrite: bool = True,
 ) -> Path:
     """Write a model to one ``.keras`` file, atomically (without optimizer state).
 
@@ -48,7 +54,9 @@ def save_model(
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     if getattr(model, "optimizer", None) is not None:
         # A fitted model would carry Adam's two moments: three times the weights' size.
-        bare = CVAE(model.config, model.n_pixels, model.n_conditions, model.seed, model.metadata)
+        bare = type(model)(
+            model.config, model.n_pixels, model.n_conditions, model.seed, model.metadata
+        )
         bare.build_all()
         bare.set_weights(model.get_weights())
         model = bare
@@ -92,7 +100,7 @@ def _check_archive(path: Path) -> None:
         ) from exc
     if damaged is not None:
         raise ModelFileError(f"{path}: member {damaged} of the archive is corrupt")
-    if config.get("registered_name") != f"{PACKAGE}>CVAE":
+    if config.get("registered_name") not in MODEL_CLASSES:
         raise ModelFileError(
             f"{path}: a Keras model of class {config.get('class_name')!r}, not a spectral-cvae CVAE"
         )

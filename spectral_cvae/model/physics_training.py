@@ -1,0 +1,243 @@
+"""Training the physics-aware CVAE on base spectra: split by star, basis, fit, provenance.
+
+The training set is a grid of unbroadened base models (the starter grid, reference chunks).
+Its rows are stars, so the split is by base model by construction. The base spectra are put
+on the model's grid uniform in ln(lambda) once, the PCA basis is learned from the training
+stars only (test stars never shape it), and the CVAE is fitted on arrays in memory with the
+paper's callbacks (ReduceLROnPlateau and EarlyStopping on the validation reconstruction loss),
+resumable after every ``checkpoint_every`` epochs like :func:`~spectral_cvae.model.train`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+from scipy.interpolate import make_interp_spline
+from tqdm.auto import tqdm
+
+from ..errors import GridInputError
+from ..grid.splits import GridSplit
+from ..grid.store import SpectralGrid, concatenate_grids
+from ..grid.wavelength import log_uniform_grid, paper_wavelength
+from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace, base_space
+from ..provenance import describe_training
+from .artifact import save_model
+from .broadening_layers import BASE_WINDOW
+from .generator import SpectrumGenerator
+from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
+from .training import TrainingCheckpoint
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_base_grids(paths: list[str | os.PathLike] | None = None) -> SpectralGrid:
+    """The shipped starter base grid, plus packed base grids of more models, as one grid.
+
+    Parameters
+    ----------
+    paths
+        Packed base grids (``spectral_cvae.starter.read_packed_base_grid`` format), e.g. the
+        reference chunks built by ``spectral-cvae grid build``; None: the starter grid only.
+
+    Returns
+    -------
+    SpectralGrid
+        In memory; its provenance lists every file with its sha256.
+    """
+    from ..starter import load_starter_base_grid, read_packed_base_grid, starter_path
+
+    parts = [load_starter_base_grid()]
+    files = [{"file": "starter-grid.h5 (shipped)", "sha256": file_sha256(starter_path())}]
+    for path in paths or []:
+        parts.append(read_packed_base_grid(path))
+        files.append({"file": Path(path).name, "sha256": file_sha256(path)})
+    for part, record in zip(parts, files):
+        record["n_models"] = len(part)
+        record["provenance"] = part.provenance
+    return concatenate_grids(parts, {"base_grids": files})
+
+
+def log_base_flux(
+    base: SpectralGrid, velocity_step: float, batch_size: int = 128, progress: bool | None = None
+) -> np.ndarray:
+    """Base spectra on the model's ln(lambda) grid (cubic spline), float32 ``(n, n_log)``."""
+    log_wavelength = log_uniform_grid(BASE_WINDOW[0], BASE_WINDOW[1], velocity_step)
+    # One input step of extrapolation at most: 4440-5409.98 A at 0.02 A serves 4440-5410 A.
+    step = float(np.max(np.diff(base.wavelength[-2:])))
+    if (
+        base.wavelength[0] > log_wavelength[0] + step
+        or base.wavelength[-1] < log_wavelength[-1] - step
+    ):
+        raise GridInputError(
+            f"{base.path or 'base grid'}: covers {base.wavelength[0]:.2f}-"
+            f"{base.wavelength[-1]:.2f} A; the physics-aware model needs "
+            f"{BASE_WINDOW[0]:.0f}-{BASE_WINDOW[1]:.0f} A"
+        )
+    out = np.empty((base.n_spectra, log_wavelength.size), dtype=np.float32)
+    for rows, _, flux in tqdm(
+        base.iter_batches(batch_size),
+        total=-(-base.n_spectra // batch_size),
+        desc="base spectra onto the ln(lambda) grid",
+        disable=None if progress is None else not progress,
+    ):
+        out[rows] = make_interp_spline(base.wavelength, flux, k=3, axis=1)(log_wavelength)
+    return out
+
+
+def train_physics(
+    base: SpectralGrid,
+    config: PhysicsConfig | None = None,
+    split: GridSplit | None = None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+    *,
+    space: ParameterSpace = PAPER_SPACE,
+    wavelength: np.ndarray | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = True,
+    checkpoint_every: int = 25,
+    callbacks: list[keras.callbacks.Callback] | tuple = (),
+    verbose: int | str = 0,
+) -> SpectrumGenerator:
+    """Train the physics-aware CVAE on a grid of base models.
+
+    Parameters
+    ----------
+    base
+        Unbroadened base spectra over (Teff, log g, [M/H], xi_t) covering 4440-5410 A
+        (e.g. :func:`load_base_grids`).
+    config
+        Settings; default ``PhysicsConfig.preset("physics")``.
+    split
+        Train / validation / test base models; default ``base.split(config.test,
+        config.validation, seed)``. Test stars are never read, not even by the basis.
+    seed
+        Seeds the split, the weights, the shuffles and the z draws.
+    out
+        If given, the model is saved there (``.keras``) and its history beside it.
+    space
+        The six-parameter space of the generated spectra (its v sin i and R ranges).
+    wavelength
+        Output wavelengths, Angstrom; default the paper's 4450-5400 A at 0.05 A.
+    checkpoint_dir, resume, checkpoint_every
+        As for :func:`~spectral_cvae.model.train`; default ``<out>.checkpoint``.
+    callbacks
+        Extra Keras callbacks (e.g. :class:`~spectral_cvae.model.TimeLimit`).
+    verbose
+        Keras verbosity.
+
+    Returns
+    -------
+    SpectrumGenerator
+        Six parameters in, spectra out, with the best epoch's weights; its provenance holds
+        the split, the training stars' keys, the grids' sha256 and the history.
+    """
+    config = config or PhysicsConfig.preset("physics")
+    if tuple(base.names) != BASE_NAMES:
+        raise GridInputError(
+            f"the physics-aware model trains on base grids over {BASE_NAMES}, not "
+            f"{tuple(base.names)}"
+        )
+    split = split or base.split(test=config.test, validation=config.validation, seed=seed)
+    if split.n_spectra != base.n_spectra:
+        raise GridInputError(
+            f"split drawn for {split.n_spectra} base models, but the grid has {base.n_spectra}"
+        )
+    wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
+    out = Path(out) if out is not None else None
+    if checkpoint_dir is None and out is not None:
+        checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    if checkpoint_dir is not None and not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    used = np.concatenate([split.train, split.validation])
+    flux = log_base_flux(base.subset(used), config.velocity_step)
+    train_flux, validation_flux = flux[: len(split.train)], flux[len(split.train) :]
+    basis = fit_basis(train_flux, config.n_components, config.flux_scale)
+    conditions = base_space(space).normalize(base.parameters[used]).astype(np.float32)
+    coefficients = basis.coefficients(flux, config.flux_scale)
+
+    keras.utils.set_random_seed(seed)
+    provenance = describe_training(base, split, seed)
+    provenance["generator"] = "physics-aware CVAE: base spectrum network + exact broadening"
+    provenance["basis_variance_kept"] = basis.explained
+    metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
+    model = PhysicsCVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.build_all()
+    model.basis.set_basis(basis.mean, basis.scale, basis.components)
+
+    n_train = len(split.train)
+    has_validation = len(split.validation) > 0
+    monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        factor=config.lr_factor,
+        patience=config.lr_patience,
+        min_lr=config.min_learning_rate,
+        mode="min",
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=config.patience, mode="min"
+    )
+    identity = {"config": config.to_dict(), "grid": provenance["grid"], "split": split.to_dict()}
+    history_json = out.with_name(out.stem + ".history.json") if out is not None else None
+    checkpoint = TrainingCheckpoint(
+        None if checkpoint_dir is None else Path(checkpoint_dir),
+        monitor,
+        identity,
+        [reduce_lr, early_stopping],
+        history_json,
+        every=checkpoint_every,
+    )
+    initial_epoch = checkpoint.resume(model)
+    validation = (
+        ((coefficients[n_train:], conditions[n_train:]), validation_flux)
+        if has_validation
+        else None
+    )
+    if initial_epoch < config.epochs:
+        model.fit(
+            (coefficients[:n_train], conditions[:n_train]),
+            train_flux,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            validation_data=validation,
+            shuffle=True,
+            callbacks=[reduce_lr, early_stopping, checkpoint, *callbacks],
+            verbose=verbose,
+        )
+    best = checkpoint.best_weights()
+    if best is not None:
+        model.set_weights(best)
+    provenance.update(
+        {
+            "epochs_trained": len(checkpoint.history),
+            "best_epoch": checkpoint.best_epoch,
+            "monitor": monitor,
+            "history": checkpoint.history,
+        }
+    )
+    model.metadata = {**metadata, "provenance": provenance}
+    generator = SpectrumGenerator(model)
+    if out is not None:
+        save_model(generator, out)
+        if checkpoint_dir is not None:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return generator
+
+
+__all__ = ["file_sha256", "load_base_grids", "log_base_flux", "train_physics"]
