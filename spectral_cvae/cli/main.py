@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     grid.add_commands(commands)
     train.add_commands(commands)
+    train.add_physics_command(commands)
     generate.add_commands(commands)
     demo.add_commands(commands)
     evaluate.add_commands(commands)
