@@ -5,14 +5,17 @@ installed they skip, except under CI (``CI=true``), where the session installs i
 PyPI (sha256-checked) and a failure to do so fails the suite.
 """
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import h5py
 import numpy as np
 import pytest
 from scipy.ndimage import maximum_filter1d
 
+from spectral_cvae.cli.main import main
 from spectral_cvae.grid.synthesis.atmosphere import read_atlas9, read_marcs
 from spectral_cvae.grid.synthesis.errors import SynthesisError
 from spectral_cvae.grid.synthesis.install import install, installation, is_installed
@@ -164,3 +167,13 @@ def test_the_helium_option_adds_he_i_4471_to_a_late_b_star(synspec):
     # Stark-broadened: its wings still absorb 0.5-1.5 A from the core.
     wing = np.abs(np.abs(runs[True][0] - 4471.5) - 1.0) <= 0.5
     assert np.mean(runs[False][1][wing] - runs[True][1][wing]) > 0.01
+
+
+def test_a_build_with_he_i_refuses_to_resume_a_grid_begun_without(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPECTRAL_CVAE_CACHE", str(tmp_path / "cache"))  # never a real build
+    # An unfinished base grid from before physics was recorded: the default physics.
+    with h5py.File(tmp_path / "g-base.h5.partial", "w") as handle:
+        handle.attrs["provenance"] = json.dumps({"command": "spectral-cvae grid build"})
+    argv = ["grid", "build", "--n-models", "2", "--out", str(tmp_path / "g.h5"), "--helium"]
+    assert main(argv) == 2
+    assert "'helium_i_lines': False" in capsys.readouterr().err

@@ -78,6 +78,12 @@ def add_build_command(grid_commands: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--retry-failed", action="store_true", help="recompute models that failed before"
     )
+    build.add_argument(
+        "--helium",
+        action="store_true",
+        help="add the He I lines 4471, 4922 and 5016 A with SYNSPEC's He I Stark tables "
+        "(off by default, as in the starter grid; recorded in the grid's provenance)",
+    )
     build.set_defaults(run=run_build)
 
 
@@ -107,15 +113,22 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from functools import partial
+
     from ..grid import SpectralGrid
     from ..grid.augment import augment
+    from ..grid.synthesis import run
     from ..grid.synthesis.builder import build_base_grid, failures_path
+    from ..grid.synthesis.install import installation
 
     base_path = args.base_out or args.out.with_name(args.out.stem + "-base.h5")
     command = "spectral-cvae " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if base_path.exists():
         print(f"base grid {base_path} is complete; broadening it")
     else:
+        # The physics and the SYNSPEC build go into the grid, so grids are never mixed blindly.
+        physics = {"helium_i_lines": args.helium, "molecular_lines": False}
+        _refuse_other_physics(base_path, physics)
         report = build_base_grid(
             base_path,
             args.n_models,
@@ -126,7 +139,8 @@ def run_build(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             retry_failed=args.retry_failed,
-            provenance={"command": command},
+            provenance={"command": command, "physics": physics, "synspec": installation().build},
+            synthesize=partial(run.synthesize, helium=True) if args.helium else None,
         )
         print(
             f"base models: {report.n_done} of {report.n_models} stored, {report.n_failed} "
@@ -144,3 +158,30 @@ def run_build(args: argparse.Namespace) -> int:
             augment(base, args.draws_per_model, seed=seed, path=args.out).close()
         print(f"wrote {args.out}: {args.draws_per_model} (v sin i, R) draws per base model")
     return 0
+
+
+def _refuse_other_physics(base_path: Path, physics: dict) -> None:
+    """Refuse to resume an unfinished base grid computed with other physics.
+
+    A ``.partial`` file from before physics was recorded counts as the default physics.
+
+    Raises
+    ------
+    GridFileError
+        If the unfinished grid's physics differs from ``physics``.
+    """
+    import h5py
+
+    from ..errors import GridFileError
+
+    partial = base_path.with_name(base_path.name + ".partial")
+    if not partial.exists():
+        return
+    with h5py.File(partial, "r") as handle:
+        recorded = json.loads(handle.attrs["provenance"]).get("physics", {})
+    before = {"helium_i_lines": False, "molecular_lines": False, **recorded}
+    if before != physics:
+        raise GridFileError(
+            f"{partial} was computed with physics {before}, this build asks for {physics}: "
+            "use the same options to resume it, or another --base-out"
+        )
