@@ -20,7 +20,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="generate spectra at given stellar parameters with a trained model",
         description="Give one point with --teff ... --resolution, or many with --table.",
     )
-    generate.add_argument("--model", type=Path, required=True, help="model file (.keras)")
+    generate.add_argument(
+        "--model",
+        type=Path,
+        help="model file (.keras); default the pretrained model shipped in the package",
+    )
     points = generate.add_argument_group("one parameter point")
     for p in PAPER_SPACE.parameters:
         unit = f", {p.unit}" if p.unit else ""
@@ -74,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..model import load_model
     from ..model.output import write_spectra
+    from ..pretrained import PRETRAINED_FILE, load_pretrained
 
-    generator = load_model(args.model)
+    generator = load_model(args.model) if args.model else load_pretrained()
     space = generator.space
     points = space.as_array(read_points(args, space.names), source=str(args.table or "options"))
     flux = np.empty((len(points), generator.n_pixels), dtype=np.float32)
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 flux[rows], std[rows] = result.mean, result.std
             bar.update(len(points[rows]))
-    provenance = {"generated_by": str(args.model.name), "n_samples": args.n_samples}
+    model_name = args.model.name if args.model else f"{PRETRAINED_FILE} (shipped)"
+    provenance = {"generated_by": model_name, "n_samples": args.n_samples}
     write_spectra(args.out, generator.wavelength, flux, points, space, std, provenance)
     print(f"wrote {args.out}: {len(points)} spectra x {generator.n_pixels} pixels")
     return 0

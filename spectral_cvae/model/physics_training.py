@@ -164,10 +164,10 @@ def train_physics(
 
     used = np.concatenate([split.train, split.validation])
     flux = log_base_flux(base.subset(used), config.velocity_step)
-    train_flux, validation_flux = flux[: len(split.train)], flux[len(split.train) :]
-    basis = fit_basis(train_flux, config.n_components, config.flux_scale)
+    basis = fit_basis(flux[: len(split.train)], config.n_components, config.flux_scale)
     conditions = base_space(space).normalize(base.parameters[used]).astype(np.float32)
     coefficients = basis.coefficients(flux, config.flux_scale)
+    del flux  # training runs in the basis: the spectra are no longer needed
 
     keras.utils.set_random_seed(seed)
     provenance = describe_training(base, split, seed)
@@ -204,14 +204,14 @@ def train_physics(
     )
     initial_epoch = checkpoint.resume(model)
     validation = (
-        ((coefficients[n_train:], conditions[n_train:]), validation_flux)
+        ((coefficients[n_train:], conditions[n_train:]), coefficients[n_train:])
         if has_validation
         else None
     )
     if initial_epoch < config.epochs:
         model.fit(
             (coefficients[:n_train], conditions[:n_train]),
-            train_flux,
+            coefficients[:n_train],
             batch_size=config.batch_size,
             epochs=config.epochs,
             initial_epoch=initial_epoch,
