@@ -31,6 +31,10 @@ class Parameter:
         Inclusive range of the domain, in ``unit``.
     label
         Name a spectroscopist reads on a plot axis.
+    scale
+        How the parameter is normalized for a network: ``"linear"`` (min-max, the paper's)
+        or ``"log"`` (min-max of its logarithm, for a positive quantity spanning decades,
+        such as the resolving power).
     """
 
     name: str
@@ -38,8 +42,15 @@ class Parameter:
     minimum: float
     maximum: float
     label: str
+    scale: str = "linear"
 
     def __post_init__(self) -> None:
+        if self.scale not in ("linear", "log"):
+            raise GridInputError(
+                f"parameter {self.name!r}: scale must be 'linear' or 'log', not {self.scale!r}"
+            )
+        if self.scale == "log" and not self.minimum > 0:
+            raise GridInputError(f"parameter {self.name!r}: a log scale needs a range above 0")
         if not (np.isfinite(self.minimum) and np.isfinite(self.maximum)):
             raise GridInputError(f"parameter {self.name!r}: range must be finite")
         if not self.maximum > self.minimum:
@@ -198,10 +209,25 @@ class ParameterSpace:
             )
         return array
 
+    def _scaled(self, array: np.ndarray) -> np.ndarray:
+        """Values, or their logarithm where a parameter's scale is ``"log"``."""
+        logs = self._log_columns
+        if not logs.any():
+            return array
+        out = np.array(array, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[..., logs] = np.log(out[..., logs])
+        return out
+
+    @property
+    def _log_columns(self) -> np.ndarray:
+        return np.array([p.scale == "log" for p in self.parameters])
+
     def normalize(self, values: object) -> np.ndarray:
-        """Map physical values to [0, 1] over each parameter's range (min-max scaling)."""
-        array = self.as_array(values)
-        return (array - self.minimum) / (self.maximum - self.minimum)
+        """Map physical values to [0, 1] over each parameter's range (min-max scaling, of the
+        logarithm for parameters on a log scale)."""
+        low, high = self._scaled(self.minimum), self._scaled(self.maximum)
+        return (self._scaled(self.as_array(values)) - low) / (high - low)
 
     def denormalize(self, normalized: object) -> np.ndarray:
         """Inverse of :meth:`normalize`: values in [0, 1] back to physical units."""
@@ -212,7 +238,21 @@ class ParameterSpace:
             raise GridInputError(
                 f"expected normalized parameters with {len(self)} columns, got shape {array.shape}"
             )
-        return array * (self.maximum - self.minimum) + self.minimum
+        low, high = self._scaled(self.minimum), self._scaled(self.maximum)
+        scaled = array * (high - low) + low
+        logs = self._log_columns
+        if logs.any():
+            scaled[..., logs] = np.exp(scaled[..., logs])
+        return scaled
+
+    def with_scales(self, **scales: str) -> ParameterSpace:
+        """A copy with some parameters normalized on another scale, e.g. ``resolution="log"``."""
+        unknown = sorted(set(scales) - set(self.names))
+        if unknown:
+            raise GridInputError(f"no parameter(s) {unknown}; this space has {self.names}")
+        return ParameterSpace(
+            [replace(p, scale=scales[p.name]) if p.name in scales else p for p in self.parameters]
+        )
 
     def contains(self, values: object) -> np.ndarray:
         """Tell which points lie inside the domain (bounds inclusive).
@@ -266,6 +306,7 @@ class ParameterSpace:
                     "minimum": p.minimum,
                     "maximum": p.maximum,
                     "label": p.label,
+                    **({"scale": p.scale} if p.scale != "linear" else {}),
                 }
                 for p in self.parameters
             ]

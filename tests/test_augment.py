@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from spectral_cvae.errors import GridInputError
 from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, uniform_grid
 from spectral_cvae.grid.augment import BASE_SPACE, augment, base_space
 from spectral_cvae.parameters import PAPER_SPACE
@@ -58,3 +59,18 @@ def test_augment_to_a_file_resumes_with_the_next_base_model(base, tmp_path, monk
         reference = augment(base, 2, seed=1, wavelength=OUT)
         np.testing.assert_array_equal(resumed.parameters, reference.parameters)
         np.testing.assert_allclose(resumed.read_flux(), reference.read_flux(), atol=1e-7)
+
+
+def test_log_uniform_resolution_draws_fill_every_decade_and_are_recorded(base):
+    from spectral_cvae.grid.augment import draw_broadening
+
+    rng = np.random.default_rng(0)
+    _, uniform = draw_broadening(20000, rng)
+    _, log_uniform = draw_broadening(20000, rng, resolution_distribution="log-uniform")
+    assert np.mean(uniform < 10000) == pytest.approx(9000 / 114000, abs=0.01)
+    assert np.mean(log_uniform < 10000) == pytest.approx(np.log(10) / np.log(115), abs=0.01)
+    assert log_uniform.min() >= 1000 and log_uniform.max() <= 115000
+    grid = augment(base, 2, seed=1, wavelength=OUT, resolution_distribution="log-uniform")
+    assert grid.provenance["augmentation"]["resolution_distribution"] == "log-uniform"
+    with pytest.raises(GridInputError, match="resolution_distribution"):
+        draw_broadening(3, rng, resolution_distribution="normal")

@@ -69,3 +69,27 @@ def test_named_columns_of_different_lengths_are_refused_but_scalars_are_shared()
     assert PAPER_SPACE.as_array(columns).shape == (2, 6)
     with pytest.raises(GridInputError, match="differ in length: teff 2, logg 1"):
         PAPER_SPACE.as_array({**columns, "logg": [4.0]})
+
+
+def test_a_log_scale_normalizes_the_logarithm_and_round_trips():
+    space = PAPER_SPACE.with_scales(resolution="log")
+    point = np.array([[7500.0, 3.5, 150.0, 0.0, 2.0, np.sqrt(1000.0 * 115000.0)]])
+    np.testing.assert_allclose(space.normalize(point), 0.5)
+    np.testing.assert_allclose(space.denormalize(space.normalize(point)), point)
+    assert PAPER_SPACE.normalize(point)[0, 5] < 0.1
+    assert ParameterSpace.from_dict(space.to_dict()) == space != PAPER_SPACE
+    with pytest.raises(GridInputError, match="scale must be 'linear' or 'log'"):
+        PAPER_SPACE.with_scales(resolution="sqrt")
+    with pytest.raises(GridInputError, match="log scale needs a range above 0"):
+        PAPER_SPACE.with_scales(vsini="log")
+
+
+def test_the_physics_decoder_reads_a_log_scaled_resolution():
+    from spectral_cvae.model.physics import SplitConditions
+
+    space = PAPER_SPACE.with_scales(resolution="log")
+    point = np.array([[5800.0, 4.4, 12.0, 0.1, 1.0, 5000.0]])
+    base, vsini, resolution = SplitConditions(space.to_dict())(space.normalize(point))
+    np.testing.assert_allclose(np.asarray(resolution), [5000.0], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(vsini), [12.0], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(base), space.normalize(point)[:, [0, 1, 3, 4]], rtol=1e-6)

@@ -33,18 +33,37 @@ __all__ = [
 ]
 
 
+RESOLUTION_DISTRIBUTIONS = ("uniform", "log-uniform")
+"""How resolving powers are drawn: uniform in R, or uniform in log R."""
+
+
 def draw_broadening(
-    n: int, rng: np.random.Generator, space: ParameterSpace = PAPER_SPACE
+    n: int,
+    rng: np.random.Generator,
+    space: ParameterSpace = PAPER_SPACE,
+    resolution_distribution: str = "uniform",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw (v sin i in km/s, R) uniformly over the ranges of ``space``.
+    """Draw (v sin i in km/s, R) over the ranges of ``space``.
+
+    v sin i is uniform; R is uniform (the paper's draw: R < 10,000 in only 8 % of spectra) or
+    log-uniform (each decade of R equally often).
 
     Returns
     -------
     vsini, resolution : numpy.ndarray
         Each of shape ``(n,)``.
     """
+    if resolution_distribution not in RESOLUTION_DISTRIBUTIONS:
+        raise GridInputError(
+            f"resolution_distribution must be one of {RESOLUTION_DISTRIBUTIONS}, not "
+            f"{resolution_distribution!r}"
+        )
     vsini = rng.uniform(space["vsini"].minimum, space["vsini"].maximum, n)
-    resolution = rng.uniform(space["resolution"].minimum, space["resolution"].maximum, n)
+    low, high = space["resolution"].minimum, space["resolution"].maximum
+    if resolution_distribution == "log-uniform":
+        resolution = np.exp(rng.uniform(np.log(low), np.log(high), n))
+    else:
+        resolution = rng.uniform(low, high, n)
     return vsini, resolution
 
 
@@ -70,6 +89,7 @@ def augment(
     space: ParameterSpace = PAPER_SPACE,
     path: str | os.PathLike | None = None,
     limb_darkening: float = 0.6,
+    resolution_distribution: str = "uniform",
 ) -> SpectralGrid:
     """Broaden every base model to ``draws_per_model`` random (v sin i, R) pairs.
 
@@ -91,6 +111,9 @@ def augment(
         interrupted run continues with the next base model) and the opened file is returned.
     limb_darkening
         Linear limb-darkening coefficient of the rotational profile.
+    resolution_distribution
+        ``"uniform"`` or ``"log-uniform"`` draws of R (see :func:`draw_broadening`);
+        recorded in the provenance.
 
     Returns
     -------
@@ -100,7 +123,7 @@ def augment(
     """
     wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
     vsini, resolution = draw_broadening(
-        len(base) * draws_per_model, np.random.default_rng(seed), space
+        len(base) * draws_per_model, np.random.default_rng(seed), space, resolution_distribution
     )
     base_parameters = np.repeat(
         base.parameters[:, [base.names.index(n) for n in BASE_NAMES]], draws_per_model, axis=0
@@ -114,7 +137,7 @@ def augment(
             "seed": seed,
             "limb_darkening": limb_darkening,
             "vsini_distribution": "uniform",
-            "resolution_distribution": "uniform",
+            "resolution_distribution": resolution_distribution,
             "base_grid": str(base.path or "in memory"),
         },
     }

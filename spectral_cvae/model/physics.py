@@ -171,15 +171,21 @@ class SplitConditions(layers.Layer):
         self.base_columns = [parsed.names.index(name) for name in BASE_NAMES]
         self.vsini_column = parsed.names.index("vsini")
         self.resolution_column = parsed.names.index("resolution")
-        self.vsini_range = (parsed["vsini"].minimum, parsed["vsini"].maximum)
-        self.resolution_range = (parsed["resolution"].minimum, parsed["resolution"].maximum)
+        self.vsini = parsed["vsini"]
+        self.resolution = parsed["resolution"]
+
+    @staticmethod
+    def _physical(normalized, parameter):
+        """Undo the min-max normalization (of the logarithm, for a log scale)."""
+        if parameter.scale == "log":
+            low, high = np.log(parameter.minimum), np.log(parameter.maximum)
+            return ops.exp(low + (high - low) * normalized)
+        return parameter.minimum + parameter.span * normalized
 
     def call(self, condition):
         base = ops.take(condition, self.base_columns, axis=1)
-        low, high = self.vsini_range
-        vsini = low + (high - low) * condition[:, self.vsini_column]
-        low, high = self.resolution_range
-        resolution = low + (high - low) * condition[:, self.resolution_column]
+        vsini = self._physical(condition[:, self.vsini_column], self.vsini)
+        resolution = self._physical(condition[:, self.resolution_column], self.resolution)
         return base, ops.maximum(vsini, 0.0), resolution
 
     def get_config(self) -> dict:
