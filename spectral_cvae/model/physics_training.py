@@ -4,7 +4,8 @@ The training set is a grid of unbroadened base models (the starter grid, referen
 Its rows are stars, so the split is by base model by construction. The base spectra are put
 on the model's grid uniform in ln(lambda) once, the PCA basis is learned from the training
 stars only (test stars never shape it), and the CVAE is fitted on arrays in memory with the
-paper's callbacks (ReduceLROnPlateau and EarlyStopping on the validation reconstruction loss),
+paper's callbacks (ReduceLROnPlateau and EarlyStopping, here on the validation *generation*
+loss: the error with z = 0, as spectra are generated, not the encoder-aided reconstruction),
 resumable after every ``checkpoint_every`` epochs like :func:`~spectral_cvae.model.train`.
 """
 
@@ -181,7 +182,8 @@ def train_physics(
 
     n_train = len(split.train)
     has_validation = len(split.validation) > 0
-    monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
+    # Validation watches generation itself (z = 0), not the encoder-aided reconstruction.
+    monitor = "val_generation_loss" if has_validation else "reconstruction_loss"
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor=monitor,
         factor=config.lr_factor,
