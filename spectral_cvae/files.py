@@ -49,3 +49,50 @@ def commit(temporary: str | os.PathLike, final: str | os.PathLike) -> Path:
     finally:
         os.close(directory)
     return final
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike, what: str = "run") -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` for the block: one writer of an output at a time.
+
+    The lock is a file ``<path>.lock`` locked with ``flock`` (released by the system when the
+    process ends, even on SIGKILL) and removed when the block ends.
+
+    Parameters
+    ----------
+    path
+        The output to protect (a model file, a grid being built).
+    what
+        What holds the lock, for the message (``"training run"``).
+
+    Raises
+    ------
+    FileExistsError
+        Naming ``path``, if another process holds the lock.
+    """
+    import fcntl
+
+    final = Path(path)
+    lock = final.with_name(final.name + ".lock")
+    while True:
+        handle = open(lock, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise FileExistsError(
+                f"{final}: another {what} is writing this output now; wait for it to end or "
+                f"choose another --out"
+            ) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a lock file that its last holder removed while this one opened it
+            break
+        handle.close()
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()

@@ -166,14 +166,18 @@ class ParameterSpace:
             An array-like of shape ``(n_parameters,)`` or ``(n, n_parameters)`` in this
             space's order, or a mapping / structured array / astropy Table with one entry
             per parameter name (arrays of one length n, or scalars shared by all n points).
-            Extra names are ignored.
+            Extra names are ignored. Columns with units (astropy ``Quantity``, a ``QTable``
+            or a table column with ``unit``, e.g. from ECSV or FITS) are converted to this
+            space's units; columns without units are taken to be in them.
         source
             Where the values came from, for error messages.
 
         Raises
         ------
         GridInputError
-            If a parameter is missing, the shape is wrong or a value is not finite.
+            If a parameter is missing, a value is empty (a masked table cell) or not a
+            number, a unit cannot be converted to the parameter's, the shape is wrong or a
+            value is not finite.
         """
         if isinstance(values, Mapping) or _has_names(values):
             keys = _keys(values)
@@ -183,7 +187,7 @@ class ParameterSpace:
                     f"{where(source)}missing parameter(s) {', '.join(missing)} "
                     f"(found: {', '.join(map(str, keys)) or 'none'})"
                 )
-            columns = [np.asarray(values[n], dtype=float) for n in self.names]
+            columns = [_column(values[p.name], p, source) for p in self.parameters]
             lengths = {n: c.size for n, c in zip(self.names, columns) if c.ndim > 0}
             if len(set(lengths.values())) > 1 or any(c.ndim > 1 for c in columns):
                 raise GridInputError(
@@ -193,7 +197,15 @@ class ParameterSpace:
             n = next(iter(lengths.values()), 1)
             array = np.stack([np.broadcast_to(c, (n,)) for c in columns], axis=-1)
         else:
-            array = np.asarray(values, dtype=float)
+            if getattr(values, "unit", None) is not None:
+                raise GridInputError(
+                    f"{where(source)}a Quantity array mixes the units of the parameters: give "
+                    f"a mapping or table with one column per parameter name instead"
+                )
+            try:
+                array = np.asarray(values, dtype=float)
+            except (TypeError, ValueError) as exc:
+                raise GridInputError(f"{where(source)}parameters are not numbers ({exc})") from exc
             if array.ndim == 1:
                 array = array[np.newaxis, :]
             if array.ndim != 2 or array.shape[1] != len(self):
@@ -328,6 +340,50 @@ class ParameterSpace:
     def from_json(cls, text: str) -> ParameterSpace:
         """Rebuild a space from :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))
+
+
+def _column(values: object, parameter: Parameter, source: str | None) -> np.ndarray:
+    """One parameter's values as float64 in the parameter's unit, refusing empty cells."""
+    name = parameter.name
+    mask = getattr(values, "mask", None)
+    if mask is not None and np.any(mask):
+        rows = np.flatnonzero(np.atleast_1d(mask))
+        first = int(rows[0]) if rows.size else None
+        raise GridInputError(
+            f"{where(source, first)}parameter {name!r} has no value"
+            + (f" ({rows.size} empty cells in column {name!r})" if rows.size > 1 else "")
+        )
+    unit = getattr(values, "unit", None)
+    if unit is not None:
+        values = _convert(values, unit, parameter, source)
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        text = np.atleast_1d(np.asarray(values, dtype=object))
+        for row, value in enumerate(text):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise GridInputError(
+                    f"{where(source, row if text.size > 1 else None)}parameter {name!r} is "
+                    f"not a number: {str(value)[:40]!r}"
+                ) from None
+        raise
+
+
+def _convert(values: object, unit: object, parameter: Parameter, source: str | None) -> object:
+    """Values with a unit converted to the parameter's unit (temperature scales included)."""
+    from astropy import units as u
+
+    try:
+        quantity = u.Quantity(np.asarray(values, dtype=float), unit)
+        return quantity.to_value(u.Unit(parameter.unit), equivalencies=u.temperature())
+    except (u.UnitsError, ValueError, TypeError) as exc:
+        wanted = parameter.unit or "dimensionless"
+        raise GridInputError(
+            f"{where(source)}parameter {parameter.name!r} is given in {unit}, which cannot be "
+            f"converted to {wanted} ({type(exc).__name__})"
+        ) from exc
 
 
 def _has_names(values: object) -> bool:

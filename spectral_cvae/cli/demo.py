@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .options import count, real, seed
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``demo``."""
@@ -24,15 +26,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         default="starter",
         help="the shipped SYNSPEC starter grid (default) or toy spectra (seconds to build)",
     )
-    demo.add_argument("--n-models", type=int, default=60, help="toy base models (default 60)")
-    demo.add_argument("--epochs", type=int, help="maximum training epochs (default: the preset's)")
+    demo.add_argument("--n-models", type=count(1), default=60, help="toy base models (default 60)")
+    demo.add_argument(
+        "--epochs", type=count(1), help="maximum training epochs (default: the preset's)"
+    )
     demo.add_argument(
         "--time-limit",
-        type=float,
+        type=real(above=0),
         default=300.0,
         help="stop training after this many seconds, keeping the best epoch (default 300)",
     )
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no training progress bar")
     demo.set_defaults(run=run)
 

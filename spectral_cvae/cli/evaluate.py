@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..errors import SpectralCVAEError
+from .options import count, seed
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -41,13 +42,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--inverter-hidden",
-        type=int,
+        type=count(1),
         nargs="+",
         metavar="WIDTH",
         help="hidden layer widths of a fitted inverter (default the paper's 5000 2000 1000 64)",
     )
     evaluate.add_argument(
-        "--inverter-epochs", type=int, help="largest number of epochs of a fitted inverter"
+        "--inverter-epochs", type=count(1), help="largest number of epochs of a fitted inverter"
     )
     evaluate.add_argument(
         "--pair",
@@ -57,16 +58,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="parameters of the heat map (default teff logg)",
     )
     evaluate.add_argument(
-        "--bins", type=int, nargs=2, default=[14, 12], metavar=("NX", "NY"), help="heat-map bins"
+        "--bins",
+        type=count(1),
+        nargs=2,
+        default=[14, 12],
+        metavar=("NX", "NY"),
+        help="heat-map bins",
     )
     evaluate.add_argument(
         "--latent", default="mean", help="latent choice passed to the generator (default mean)"
     )
-    evaluate.add_argument("--batch-size", type=int, default=256, help="spectra per step")
+    evaluate.add_argument("--batch-size", type=count(1), default=256, help="spectra per step")
     evaluate.add_argument(
         "--no-synthesis", action="store_true", help="do not time a SYNSPEC synthesis"
     )
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the added noise")
+    evaluate.add_argument("--seed", type=seed, default=0, help="seed of the added noise")
     evaluate.set_defaults(run=run)
 
 

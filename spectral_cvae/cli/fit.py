@@ -1,6 +1,7 @@
 """``spectral-cvae fit``: stellar parameters of observed spectra through a trained generator.
 
-One spectrum: a JSON result and a PNG of data, model and residual. Several (a list of files
+One spectrum: a JSON result and a PNG of data, model and residual; with ``--sample`` also the
+posterior sampled by emcee (its chains in an ``.npz`` and a corner plot). Several (a list of files
 or a table of them): fitted in parallel processes with a progress bar, one row per spectrum
 in a CSV; a file that cannot be read or fitted is reported in its row and skipped.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import GridInputError
+from .options import count
 
 FIT_OPTIONS = ("resolution", "medium", "radial_velocity")
 """Per-spectrum settings a table may give in columns of these names."""
@@ -62,7 +64,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="radial velocities searched, km/s (default -400 400)",
     )
     fit.add_argument(
-        "--continuum-order", type=int, default=2,
+        "--continuum-order", type=count(0), default=2,
         help="degree of the Chebyshev continuum polynomial (default 2)",
     )
     fit.add_argument(
@@ -75,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--inverter", type=Path, help="PCA inverter (.npz): one more start")
     fit.add_argument(
-        "--jobs", type=int, default=None,
+        "--jobs", type=count(1), default=None,
         help="parallel processes for several spectra (default: up to 4, one per CPU)",
     )
     fit.set_defaults(run=run)
@@ -86,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if len(tasks) == 1 and args.table is None:
         return _fit_one(tasks[0], args, settings)
+    if args.sample:
+        raise GridInputError("--sample samples one spectrum at a time: give a single spectrum")
     if args.out is None:
         raise GridInputError("several spectra: give --out results.csv")
     return _fit_many(tasks, args, settings)
@@ -96,14 +100,43 @@ def _fit_one(task: dict, args: argparse.Namespace, settings: dict) -> int:
     _load(str(args.model), None if args.inverter is None else str(args.inverter))
     result = _fit(task, settings)
     print(result.summary())
+    posterior = _sample(result, args) if args.sample else None
     if args.out is not None:
-        result.to_json(args.out)
+        if posterior is None:
+            result.to_json(args.out)
+        else:
+            import json
+
+            from ..files import atomic_path
+
+            data = {**result.to_dict(), "posterior": posterior.to_dict()}
+            with atomic_path(args.out) as temporary:
+                Path(temporary).write_text(json.dumps(data, indent=2) + "\n")
         print(f"result -> {args.out}")
     plot = args.plot or (args.out.with_suffix(".png") if args.out is not None else None)
     if plot is not None and not args.no_plot:
         result.plot(plot)
         print(f"plot -> {plot}")
     return 0
+
+
+def _sample(result, args: argparse.Namespace):
+    """Sample the posterior around ``result``; write the chains and the corner plot."""
+    from ..fitting import sample_posterior
+
+    posterior = sample_posterior(
+        _LOADED["generator"], result, n_walkers=args.walkers, n_steps=args.steps,
+        n_burn=args.burn, seed=args.seed, progress=True,
+    )
+    print(posterior.summary())
+    stem = args.out.with_suffix("") if args.out is not None else Path("fit")
+    samples = args.samples or stem.with_name(stem.name + "-samples.npz")
+    corner = args.corner or stem.with_name(stem.name + "-corner.png")
+    posterior.save(samples)
+    print(f"samples -> {samples}")
+    posterior.corner(corner)
+    print(f"corner plot -> {corner}")
+    return posterior
 
 
 # -- many spectra ------------------------------------------------------------------------------

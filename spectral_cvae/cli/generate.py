@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..parameters import PAPER_SPACE
+from .options import check_output, count, real, seed
 
 CHUNK = 1024
 """Decoded spectra per progress-bar step (points x draws), to bound memory."""
@@ -28,7 +29,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     points = generate.add_argument_group("one parameter point")
     for p in PAPER_SPACE.parameters:
         unit = f", {p.unit}" if p.unit else ""
-        points.add_argument(f"--{p.name}", type=float, help=f"{p.label}{unit}")
+        points.add_argument(f"--{p.name}", type=real(), help=f"{p.label}{unit}")
     generate.add_argument(
         "--table",
         type=Path,
@@ -39,11 +40,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     generate.add_argument(
         "--n-samples",
-        type=int,
+        type=count(1),
         default=1,
         help="draws of z per point; above 1 also writes the spread (default 1: z = 0)",
     )
-    generate.add_argument("--seed", type=int, default=0, help="seed of the z draws (default 0)")
+    generate.add_argument("--seed", type=seed, default=0, help="seed of the z draws (default 0)")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     generate.add_argument(
         "--allow-extrapolation",
         action="store_true",
@@ -77,12 +79,19 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..model import load_model
-    from ..model.output import write_spectra
+    from ..model.output import FORMATS, write_spectra
     from ..pretrained import PRETRAINED_FILE, load_pretrained
 
+    check_output(args.out, FORMATS, args.overwrite)
     generator = load_model(args.model) if args.model else load_pretrained()
     space = generator.space
-    points = space.as_array(read_points(args, space.names), source=str(args.table or "options"))
+    # The whole table is checked at once, so that a message gives the row of the file.
+    source = str(args.table or "options")
+    values = read_points(args, space.names)
+    if args.allow_extrapolation:
+        points = space.as_array(values, source=source)
+    else:
+        points = space.check(values, source=source)
     flux = np.empty((len(points), generator.n_pixels), dtype=np.float32)
     std = np.empty_like(flux) if args.n_samples > 1 else None
     step = max(1, CHUNK // args.n_samples)
@@ -102,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(len(points[rows]))
     model_name = args.model.name if args.model else f"{PRETRAINED_FILE} (shipped)"
     provenance = {"generated_by": model_name, "n_samples": args.n_samples}
-    write_spectra(args.out, generator.wavelength, flux, points, space, std, provenance)
+    write_spectra(
+        args.out, generator.wavelength, flux, points, space, std, provenance, args.overwrite
+    )
     print(f"wrote {args.out}: {len(points)} spectra x {generator.n_pixels} pixels")
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 from ..grid import SpectralGrid
 from ..grid.wavelength import PAPER_STEP, PAPER_WINDOW, uniform_grid
 from . import synspec
+from .options import count, real, seed
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -29,18 +30,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     split.add_argument("grid", type=Path, help="grid file (HDF5)")
     split.add_argument(
         "--test",
-        type=float,
+        type=real(minimum=0),
         default=0.1,
         help="test size: fraction of the base models if < 1, else a count of spectra "
         "(paper: 10000)",
     )
     split.add_argument(
         "--validation",
-        type=float,
+        type=real(minimum=0),
         default=0.1,
         help="validation size: fraction if < 1, else a count",
     )
-    split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    split.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     split.add_argument("--out", type=Path, help="split file (default <grid>.split.json)")
     split.add_argument(
         "--leaky-by-row",
@@ -68,20 +69,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     convert.add_argument(
         "--wavelength",
         nargs=3,
-        type=float,
+        type=real(above=0),
         metavar=("START", "STOP", "STEP"),
         help="output grid in Angstrom (default: the paper's 4450 5400 0.05; "
         "tables keep their own grid unless given)",
     )
     convert.add_argument(
         "--vsini",
-        type=float,
+        type=real(minimum=0),
         default=0.0,
         help="rotation applied to unbroadened input, km/s (default 0)",
     )
     convert.add_argument(
         "--resolution",
-        type=float,
+        type=real(above=0),
         default=115000.0,
         help="resolving power applied to unbroadened input (default 115000)",
     )
@@ -101,7 +102,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     plot = grid_commands.add_parser("plot", help="plot spectra of a grid to a PNG")
     plot.add_argument("grid", type=Path, help="grid file (HDF5)")
-    plot.add_argument("indices", type=int, nargs="+", help="spectrum indices")
+    plot.add_argument("indices", type=count(0), nargs="+", help="spectrum indices")
     plot.add_argument("--out", type=Path, required=True, help="PNG file to write")
     plot.set_defaults(run=run_plot)
 

@@ -1,8 +1,8 @@
 """Entry point of the ``spectral-cvae`` command.
 
-Each concept adds its own sub-commands (``grid ...``, ``demo``); errors about the user's
-data end the command with a one-line message naming the file, spectrum or parameter, not
-a traceback.
+Each concept adds its own sub-commands (``grid ...``, ``demo``). Errors end the command in
+one place, :func:`main`: a one-line message naming the option, file, spectrum or parameter
+and exit status 2 (130 after Ctrl-C), not a traceback.
 """
 
 from __future__ import annotations
@@ -14,11 +14,15 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import SpectralCVAEError
 from . import demo, evaluate, fit, generate, grid, invert, synspec, train
+from .options import Parser, fail
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="spectral-cvae",
         description="Stellar spectra from a grid, a conditional VAE and a PCA inverter.",
     )
@@ -37,14 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Errors raised on purpose (:class:`~spectral_cvae.errors.SpectralCVAEError`), errors of
+    the file system (a missing input, an existing output, a full disk: their message names
+    the file) and running out of memory end with a one-line message and status 2; Ctrl-C
+    with a hint that every long command resumes where it stopped.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and option errors (already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.run(args) or 0)
-    except (SpectralCVAEError, FileExistsError, FileNotFoundError) as exc:
-        print(f"spectral-cvae: error: {exc}", file=sys.stderr)
-        return 2
+    except (SpectralCVAEError, OSError) as exc:
+        return fail(str(exc))
+    except MemoryError:
+        return fail("out of memory: use fewer spectra, draws or workers at a time")
+    except KeyboardInterrupt:
+        return fail("interrupted; run the same command to resume", INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..grid.synthesis.builder import BASE_STEP, MARGIN, METHODS
+from .options import count, real, seed
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -36,11 +37,11 @@ def add_build_command(grid_commands: argparse._SubParsersAction) -> None:
         help="compute base spectra with SYNSPEC on a Dask cluster, then broaden them to "
         "(v sin i, R) draws",
     )
-    build.add_argument("--n-models", type=int, required=True, help="number of base models")
+    build.add_argument("--n-models", type=count(1), required=True, help="number of base models")
     build.add_argument(
         "--method", choices=METHODS, default="sobol", help="how base models are drawn"
     )
-    build.add_argument("--seed", type=int, default=0, help="seed of the base-model draws")
+    build.add_argument("--seed", type=seed, default=0, help="seed of the base-model draws")
     build.add_argument(
         "--out",
         type=Path,
@@ -52,26 +53,26 @@ def add_build_command(grid_commands: argparse._SubParsersAction) -> None:
     )
     build.add_argument(
         "--draws-per-model",
-        type=int,
+        type=count(0),
         default=4,
         help="(v sin i, R) draws per base model (default 4; 0 builds only the base grid)",
     )
     build.add_argument(
-        "--augment-seed", type=int, help="seed of the (v sin i, R) draws (default seed + 1)"
+        "--augment-seed", type=seed, help="seed of the (v sin i, R) draws (default seed + 1)"
     )
     build.add_argument(
-        "--workers", type=int, default=2, help="local Dask worker processes (default 2)"
+        "--workers", type=count(1), default=2, help="local Dask worker processes (default 2)"
     )
     build.add_argument("--scheduler", help="address of a running Dask scheduler to use instead")
     build.add_argument(
         "--step",
-        type=float,
+        type=real(above=0),
         default=BASE_STEP,
         help=f"base-spectrum sampling, Angstrom (default {BASE_STEP})",
     )
     build.add_argument(
         "--margin",
-        type=float,
+        type=real(minimum=0),
         default=MARGIN,
         help=f"Angstrom computed beyond each end of the window (default {MARGIN})",
     )

@@ -6,15 +6,18 @@ import argparse
 import time
 from pathlib import Path
 
+from ..files import exclusive
+from .options import check_output, count, real, seed
+
 OVERRIDES = (
-    ("epochs", int, "maximum number of epochs"),
-    ("batch_size", int, "spectra per step"),
-    ("learning_rate", float, "initial Adam learning rate"),
-    ("beta", float, "weight of the KL term"),
-    ("patience", int, "EarlyStopping patience, epochs"),
-    ("latent_dim", int, "dimension of z"),
-    ("validation", float, "validation size (fraction or count) when no --split"),
-    ("test", float, "test size (fraction or count) when no --split"),
+    ("epochs", count(1), "maximum number of epochs"),
+    ("batch_size", count(1), "spectra per step"),
+    ("learning_rate", real(above=0), "initial Adam learning rate"),
+    ("beta", real(minimum=0), "weight of the KL term"),
+    ("patience", count(0), "EarlyStopping patience, epochs"),
+    ("latent_dim", count(1), "dimension of z"),
+    ("validation", real(minimum=0), "validation size (fraction or count) when no --split"),
+    ("test", real(minimum=0), "test size (fraction or count) when no --split"),
 )
 """Command-line options that override a field of the chosen CVAEConfig preset."""
 
@@ -33,13 +36,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--out", type=Path, required=True, help="model file to write (.keras)")
     train.add_argument("--split", type=Path, help="split JSON from `spectral-cvae grid split`")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     overrides = train.add_argument_group("overrides of the preset")
     for name, kind, text in OVERRIDES:
         overrides.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     train.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=count(1),
         default=1,
         help="epochs between resumable checkpoints (default 1)",
     )
@@ -47,6 +50,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--restart",
         action="store_true",
         help="discard a checkpoint of an interrupted run instead of resuming it",
+    )
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out (a finished run)"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run)
@@ -67,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         resume=not args.restart,
         checkpoint_every=args.checkpoint_every,
         verbose=0 if args.quiet else "auto",
+        overwrite=args.overwrite,
     )
     provenance = generator.provenance
     best = provenance["history"][provenance["best_epoch"]] if provenance["history"] else {}
@@ -80,15 +87,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 PHYSICS_OVERRIDES = (
-    ("epochs", int, "maximum number of epochs"),
-    ("batch_size", int, "base spectra per step"),
-    ("learning_rate", float, "initial Adam learning rate"),
-    ("beta", float, "weight of the KL term"),
-    ("patience", int, "EarlyStopping patience, epochs"),
-    ("latent_dim", int, "dimension of z"),
-    ("n_components", int, "PCA components of the base spectra (logit space)"),
-    ("validation", float, "validation base models (fraction or count)"),
-    ("test", float, "test base models (fraction or count)"),
+    ("epochs", count(1), "maximum number of epochs"),
+    ("batch_size", count(1), "base spectra per step"),
+    ("learning_rate", real(above=0), "initial Adam learning rate"),
+    ("beta", real(minimum=0), "weight of the KL term"),
+    ("patience", count(0), "EarlyStopping patience, epochs"),
+    ("latent_dim", count(1), "dimension of z"),
+    ("n_components", count(1), "PCA components of the base spectra (logit space)"),
+    ("validation", real(minimum=0), "validation base models (fraction or count)"),
+    ("test", real(minimum=0), "test base models (fraction or count)"),
 )
 """Command-line options that override a field of the physics-aware preset."""
 
@@ -110,30 +117,41 @@ def add_physics_command(commands: argparse._SubParsersAction) -> None:
         help="a packed base grid of more models (repeatable); the shipped starter grid is "
         "always included",
     )
-    physics.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    physics.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     overrides = physics.add_argument_group("overrides of the physics preset")
     for name, kind, text in PHYSICS_OVERRIDES:
         overrides.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     physics.add_argument(
-        "--time-limit", type=float, help="stop after the first epoch past this many seconds"
+        "--time-limit", type=real(above=0), help="stop after the first epoch past this many seconds"
     )
     physics.add_argument(
-        "--checkpoint-every", type=int, default=25, help="epochs between checkpoints (25)"
+        "--checkpoint-every", type=count(1), default=25, help="epochs between checkpoints (25)"
     )
     physics.add_argument(
         "--restart", action="store_true", help="discard a checkpoint instead of resuming it"
+    )
+    physics.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out (a finished run)"
     )
     physics.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     physics.set_defaults(run=run_physics)
 
 
 def run_physics(args: argparse.Namespace) -> int:
-    from ..model import PhysicsConfig, TimeLimit, load_base_grids, train_physics
+    from ..model import PhysicsConfig
 
     overrides = {
         n: getattr(args, n) for n, _, _ in PHYSICS_OVERRIDES if getattr(args, n) is not None
     }
     config = PhysicsConfig.preset("physics", **overrides)
+    check_output(args.out, (".keras",), args.overwrite)
+    with exclusive(args.out, "training run"):
+        return _train_physics(args, config)
+
+
+def _train_physics(args: argparse.Namespace, config: object) -> int:
+    from ..model import TimeLimit, load_base_grids, train_physics
+
     base = load_base_grids(args.base_grid)
     for record in base.provenance["base_grids"]:
         print(f"base grid {record['file']}: {record['n_models']} models, sha256 {record['sha256']}")

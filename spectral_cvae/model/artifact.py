@@ -4,17 +4,21 @@ A model is saved as a Keras ``.keras`` archive whose model config carries everyt
 generation needs (wavelength grid, parameter space with its min-max ranges, the flux scale
 inside the decoder, the :class:`CVAEConfig`) and where it came from (grid fingerprint,
 split, package versions, training history). Files are written atomically and read with
-Keras safe mode, so loading a model never runs code stored in it.
+Keras safe mode, so loading a model never runs code stored in it. The archive also holds the
+sha256 of each of its members (:data:`CHECKSUM_MEMBER`), checked on loading, so that a file
+edited after saving (weights, flux scale, ranges) is refused instead of generating wrong
+spectra.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
 from pathlib import Path
 
-from ..errors import GridFileError
+from ..errors import GridFileError, GridInputError
 from ..files import atomic_path
 from .cvae import CVAE, PACKAGE
 from .generator import SpectrumGenerator
@@ -24,6 +28,10 @@ MODEL_CLASSES = (f"{PACKAGE}>CVAE", f"{PACKAGE}>PhysicsCVAE")
 """Registered names of the Keras models a spectral-cvae model file may hold."""
 
 
+CHECKSUM_MEMBER = "spectral_cvae.sha256.json"
+"""Archive member holding ``{member name: sha256}`` of every other member."""
+
+
 class ModelFileError(GridFileError):
     """A model file that is missing, truncated, corrupt or not a spectral-cvae model."""
 
@@ -31,7 +39,7 @@ class ModelFileError(GridFileError):
 def save_model(
     generator: SpectrumGenerator | CVAE | PhysicsCVAE,
     path: str | os.PathLike,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write a model to one ``.keras`` file, atomically (without optimizer state).
 
@@ -42,7 +50,12 @@ def save_model(
     path
         Destination; must end in ``.keras``. It appears only once complete.
     overwrite
-        Replace an existing file.
+        Replace an existing file; otherwise an existing file is refused.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
     """
     import keras
 
@@ -51,7 +64,7 @@ def save_model(
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: a model file name must end in .keras")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     if getattr(model, "optimizer", None) is not None:
         # A fitted model would carry Adam's two moments: three times the weights' size.
         bare = type(model)(
@@ -62,6 +75,7 @@ def save_model(
         model = bare
     with atomic_path(path, suffix=".tmp.keras") as temporary:
         keras.saving.save_model(model, temporary)
+        _add_checksums(temporary)
     return path
 
 
@@ -86,7 +100,30 @@ def load_model(path: str | os.PathLike) -> SpectrumGenerator:
             f"{path}: cannot be loaded as a spectral-cvae model, the file is damaged or was "
             f"written by an incompatible version ({type(exc).__name__}: {exc})"
         ) from exc
-    return SpectrumGenerator(model)
+    try:
+        generator = SpectrumGenerator(model)
+    except GridInputError as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
+    generator.source = str(path)
+    return generator
+
+
+def _digests(archive: zipfile.ZipFile) -> dict[str, str]:
+    """sha256 of every member but the checksum member itself."""
+    digests = {}
+    for name in sorted(archive.namelist()):
+        if name != CHECKSUM_MEMBER:
+            digest = hashlib.sha256()
+            with archive.open(name) as member:
+                for block in iter(lambda: member.read(2**20), b""):
+                    digest.update(block)
+            digests[name] = digest.hexdigest()
+    return digests
+
+
+def _add_checksums(path: Path) -> None:
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(CHECKSUM_MEMBER, json.dumps(_digests(archive), indent=1))
 
 
 def _check_archive(path: Path) -> None:
@@ -94,12 +131,24 @@ def _check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
             config = json.loads(archive.read("config.json"))
+            stored = (
+                json.loads(archive.read(CHECKSUM_MEMBER))
+                if CHECKSUM_MEMBER in archive.namelist()
+                else None  # written before checksums were stored
+            )
+            found = _digests(archive) if stored is not None else None
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise ModelFileError(
             f"{path}: not a readable .keras model archive, the file is truncated or corrupt ({exc})"
         ) from exc
     if damaged is not None:
         raise ModelFileError(f"{path}: member {damaged} of the archive is corrupt")
+    if stored is not None and stored != found:
+        changed = sorted(k for k in set(stored) | set(found) if stored.get(k) != found.get(k))
+        raise ModelFileError(
+            f"{path}: the file was changed after it was saved ({', '.join(changed)} do not "
+            f"match the checksums stored in it); retrain or restore the model"
+        )
     if config.get("registered_name") not in MODEL_CLASSES:
         raise ModelFileError(
             f"{path}: a Keras model of class {config.get('class_name')!r}, not a spectral-cvae CVAE"

@@ -73,6 +73,8 @@ class SpectrumGenerator:
         Grid fingerprint, split, package versions, training history.
     model : CVAE
         The Keras model; ``model.decoder`` is all that generation uses.
+    source : str
+        The model file it was loaded from (for messages), or ``"the model"``.
     """
 
     def __init__(self, model: CVAE) -> None:
@@ -90,6 +92,7 @@ class SpectrumGenerator:
         self.model = model
         self.config: CVAEConfig = model.config
         self.provenance: dict = dict(model.metadata.get("provenance", {}))
+        self.source = "the model"
 
     def __repr__(self) -> str:
         return (
@@ -122,7 +125,9 @@ class SpectrumGenerator:
         out = np.empty((len(z), self.n_pixels), dtype=np.float32)
         for start in range(0, len(z), CHUNK):
             stop = min(start + CHUNK, len(z))
-            out[start:stop] = self._decode_chunk(z[start:stop], condition[start:stop])
+            out[start:stop] = self._finite(
+                self._decode_chunk(z[start:stop], condition[start:stop]), start
+            )
         return out
 
     def _decode_chunk(self, z: np.ndarray, condition: np.ndarray) -> np.ndarray:
@@ -188,14 +193,50 @@ class SpectrumGenerator:
             return self._spectrum1d(flux, physical) if as_spectrum1d else flux
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n * n_samples, dim), dtype=np.float32)
-        flux = self.decode(z, np.repeat(condition, n_samples, axis=0))
         if n_samples == 1:
+            flux = self.decode(z, condition)
             return self._spectrum1d(flux, physical) if as_spectrum1d else flux
-        draws = flux.reshape(n, n_samples, self.n_pixels)
-        result = GenerationResult(
-            draws.mean(axis=1), draws.std(axis=1, ddof=1), physical, n_samples
-        )
+        mean, std = self._mean_and_spread(z, condition, n_samples)
+        result = GenerationResult(mean, std, physical, n_samples)
         return self._spectrum1d(result.mean, physical, result.std) if as_spectrum1d else result
+
+    def _mean_and_spread(
+        self, z: np.ndarray, condition: np.ndarray, n_samples: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and spread (ddof 1) over the draws of each point, from running sums.
+
+        The draws are decoded :data:`CHUNK` at a time and summed per point about a first
+        draw (which keeps the sums of squares accurate), so memory stays at a few spectra per
+        point whatever ``n_samples``: 20,000 draws of one point need no 20,000 spectra.
+        """
+        n = len(condition)
+        total = np.zeros((n, self.n_pixels))
+        squares = np.zeros((n, self.n_pixels))
+        shift = self.decode(z[::n_samples], condition).astype(np.float64)
+        for start in range(0, len(z), CHUNK):
+            stop = min(start + CHUNK, len(z))
+            owner = np.arange(start, stop) // n_samples
+            flux = self._finite(self._decode_chunk(z[start:stop], condition[owner]), start)
+            deviation = flux.astype(np.float64) - shift[owner]
+            first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+            total[owner[first]] += np.add.reduceat(deviation, first, axis=0)
+            squares[owner[first]] += np.add.reduceat(deviation**2, first, axis=0)
+        mean = total / n_samples
+        variance = np.maximum(squares - n_samples * mean**2, 0.0) / (n_samples - 1)
+        return (shift + mean).astype(np.float32), np.sqrt(variance).astype(np.float32)
+
+    def _finite(self, flux: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """The flux, or :class:`ModelFileError` if the model made NaN or infinite values."""
+        bad = ~np.isfinite(flux)
+        if bad.any():
+            from .artifact import ModelFileError
+
+            row = first_row + int(np.argwhere(bad)[0][0])
+            raise ModelFileError(
+                f"{self.source}: the model generated non-finite flux (spectrum {row}, "
+                f"{int(bad.sum())} values); its weights are damaged"
+            )
+        return flux
 
     def _check_domain(self, params: object, allow_extrapolation: bool) -> np.ndarray:
         if not allow_extrapolation:
@@ -232,7 +273,7 @@ class SpectrumGenerator:
                 meta=meta,
             )
 
-    def save(self, path, overwrite: bool = True):
+    def save(self, path, overwrite: bool = False):
         """Save to one ``.keras`` file, atomically; see :func:`~spectral_cvae.model.save_model`."""
         from .artifact import save_model
 

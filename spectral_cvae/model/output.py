@@ -22,6 +22,7 @@ def write_spectra(
     space: ParameterSpace,
     std: np.ndarray | None = None,
     provenance: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write spectra to a file chosen by its extension, atomically.
 
@@ -45,6 +46,13 @@ def write_spectra(
         Spread over z, shape ``(n, n_pixels)``, or None.
     provenance
         JSON-ready description stored in the file (HDF5) or its header (FITS).
+    overwrite
+        Replace an existing file; otherwise it is refused before anything is written.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
     """
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
@@ -52,6 +60,8 @@ def write_spectra(
         raise GridInputError(
             f"{path}: unknown output format {path.suffix!r}; use one of {', '.join(FORMATS)}"
         )
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     flux = np.atleast_2d(np.asarray(flux, dtype=np.float32))
     std = None if std is None else np.atleast_2d(np.asarray(std, dtype=np.float32))
     with atomic_path(path, suffix=f".tmp{path.suffix}") as temporary:

@@ -236,7 +236,7 @@ def train_physics(
     model.metadata = {**metadata, "provenance": provenance}
     generator = SpectrumGenerator(model)
     if out is not None:
-        save_model(generator, out)
+        save_model(generator, out, overwrite=True)
         if checkpoint_dir is not None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return generator

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from ..errors import GridFileError, GridInputError
-from ..files import atomic_path
+from ..files import atomic_path, exclusive
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..grid.wavelength import paper_wavelength
@@ -94,7 +94,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if state.get("identity") != json.loads(json.dumps(self.identity)):
             raise GridFileError(
                 f"{self.directory}: a checkpoint of a different run (other grid, split or "
-                f"config); delete it to start afresh, or pass resume=False"
+                f"config); delete it to start afresh, or pass --restart (resume=False)"
             )
         model.build_all()
         model.load_weights(self.directory / state["weights"])
@@ -235,6 +235,7 @@ def train(
     wavelength: np.ndarray | None = None,
     callbacks: list[keras.callbacks.Callback] | tuple = (),
     verbose: int | str = "auto",
+    overwrite: bool = True,
 ) -> SpectrumGenerator:
     """Train a conditional VAE on a grid of spectra.
 
@@ -270,6 +271,8 @@ def train(
         Extra Keras callbacks, called after the built-in ones.
     verbose
         Keras verbosity: ``"auto"`` (a progress bar), 0 (silent), 1 or 2.
+    overwrite
+        Replace an existing ``out``; if False an existing file is refused before training.
 
     Returns
     -------
@@ -278,15 +281,24 @@ def train(
         history, the grid fingerprint and the package versions.
     """
     config = config or CVAEConfig.preset("paper")
+    if out is not None:
+        out = Path(out)
+        if out.suffix != ".keras":
+            raise GridInputError(f"{out}: a model file name must end in .keras")
+        if not out.parent.is_dir():
+            raise GridInputError(f"{out}: the folder {out.parent} does not exist")
+        if out.exists() and not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     grid, opened = _open(grid)
-    with contextlib.closing(grid) if opened else contextlib.nullcontext():
+    # One run per output: a second would take over the first's live checkpoint.
+    lock = exclusive(out, "training run") if out is not None else contextlib.nullcontext()
+    with lock, contextlib.closing(grid) if opened else contextlib.nullcontext():
         split = _split(grid, split, config, seed)
         if is_base_grid(grid):
             space = augmented_space(grid.space)
             wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
         else:
             space, wavelength = grid.space, grid.wavelength
-        out = Path(out) if out is not None else None
         if checkpoint_dir is None and out is not None:
             checkpoint_dir = out.with_name(out.name + ".checkpoint")
         if checkpoint_dir is not None and not resume:
@@ -384,7 +396,7 @@ def train(
         model.metadata = {**metadata, "provenance": provenance}
         generator = SpectrumGenerator(model)
         if out is not None:
-            save_model(generator, out)
+            save_model(generator, out, overwrite=True)
             if checkpoint_dir is not None:
                 shutil.rmtree(checkpoint_dir, ignore_errors=True)
         return generator
