@@ -373,6 +373,33 @@ def test_command_line_fits_one_spectrum_to_json_and_png(trained_model, tmp_path,
     assert "radial_velocity" in capsys.readouterr().out
 
 
+def test_command_line_sample_writes_chains_corner_plot_and_percentiles(
+    trained_model, tmp_path, capsys
+):
+    generator, model_file = trained_model
+    wavelength, flux, _ = observed_star(generator)
+    noisy = flux + np.random.default_rng(0).normal(0.0, 0.01, flux.size)
+    Table({"wavelength": wavelength, "flux": noisy, "error": np.full(flux.size, 0.01)}).write(
+        tmp_path / "star.csv"
+    )
+    status = main(["fit", str(tmp_path / "star.csv"), "--model", str(model_file),
+                   "--out", str(tmp_path / "star.json"), "--resolution", "40000", "--no-plot",
+                   "--sample", "--walkers", "12", "--steps", "12", "--seed", "3"])
+    assert status == 0
+    data = json.loads((tmp_path / "star.json").read_text())
+    posterior = data["posterior"]
+    assert posterior["n_walkers"] == 12 and posterior["n_steps"] == 12 and posterior["seed"] == 3
+    assert set(posterior["percentiles"]) == {"teff", "logg", "vsini", "mh", "vmic",
+                                             "radial_velocity"}
+    with np.load(tmp_path / "star-samples.npz") as chains:
+        assert chains["chain"].shape == (12, 12, 6)
+    assert (tmp_path / "star-corner.png").read_bytes()[:4] == b"\x89PNG"
+    assert "posterior of" in capsys.readouterr().out
+    status = main(["fit", str(tmp_path / "star.csv"), str(tmp_path / "star.csv"), "--model",
+                   str(model_file), "--out", str(tmp_path / "all.csv"), "--sample"])
+    assert status == 2 and "one spectrum at a time" in capsys.readouterr().err
+
+
 def test_command_line_refuses_a_spectrum_outside_the_window_with_status_2(
     trained_model, tmp_path, capsys
 ):

@@ -76,6 +76,30 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="refuse spectra whose usable pixels span less than this, Angstrom (default 50)",
     )
     fit.add_argument("--inverter", type=Path, help="PCA inverter (.npz): one more start")
+    sample = fit.add_argument_group(
+        "posterior sampling (one spectrum; needs emcee: pip install 'spectral-cvae[fit]')"
+    )
+    sample.add_argument(
+        "--sample", action="store_true",
+        help="also sample the posterior with emcee, starting at the fit: writes the chains "
+        "(--samples) and a corner plot (--corner), and the percentiles into the JSON",
+    )
+    sample.add_argument("--walkers", type=count(2), default=None,
+                        help="walkers, even (default 4 per sampled quantity, at least 16)")
+    sample.add_argument("--steps", type=count(2), default=1000,
+                        help="steps per walker (default 1000)")
+    sample.add_argument("--burn", type=count(0), default=None,
+                        help="steps dropped before the percentiles (default a quarter)")
+    sample.add_argument("--seed", type=count(0), default=0,
+                        help="seed of the sampler (default 0)")
+    sample.add_argument(
+        "--samples", type=Path,
+        help="chains as .npz (default: --out with -samples.npz, else fit-samples.npz)",
+    )
+    sample.add_argument(
+        "--corner", type=Path,
+        help="corner plot PNG (default: --out with -corner.png, else fit-corner.png)",
+    )
     fit.add_argument(
         "--jobs", type=count(1), default=None,
         help="parallel processes for several spectra (default: up to 4, one per CPU)",

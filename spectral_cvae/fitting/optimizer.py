@@ -516,6 +516,7 @@ def _result(
         n_generate_calls=model.n_calls,
         elapsed=time.perf_counter() - started,
         source=observation.source,
+        radial_velocity_range=problem.rv_range,
     )
 
 

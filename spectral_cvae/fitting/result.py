@@ -86,6 +86,9 @@ class FitResult:
         Wall-clock time of the fit, s.
     source : str
         The spectrum's origin (file name).
+    radial_velocity_range : tuple of float
+        The radial velocities (km/s) the fit could take: the bounds of its search, which
+        :func:`~spectral_cvae.fitting.sample_posterior` keeps as the prior's.
     """
 
     parameters: dict
@@ -123,6 +126,7 @@ class FitResult:
     n_generate_calls: int = 0
     elapsed: float = 0.0
     source: str = "spectrum"
+    radial_velocity_range: tuple = (-400.0, 400.0)
 
     # -- derived ---------------------------------------------------------------------------
     def continuum(self, air_wavelength: np.ndarray | None = None) -> np.ndarray:
@@ -192,6 +196,7 @@ class FitResult:
             "radial_velocity": float(self.radial_velocity),
             "radial_velocity_error": _number(self.radial_velocity_error),
             "radial_velocity_unit": "km / s",
+            "radial_velocity_range": [float(x) for x in self.radial_velocity_range],
             "continuum": {
                 "kind": "Chebyshev",
                 "domain_angstrom_air": [float(x) for x in self.continuum_domain],
