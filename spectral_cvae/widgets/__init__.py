@@ -11,17 +11,20 @@ without a notebook stack installed (``pip install spectral-cvae[notebook]`` adds
 >>> SpectrumExplorer(generator, grid)
 >>> ResidualMapViewer(generator, grid, indices=split.test)    # mean |Delta F| per bin
 >>> InverterPanel(PCAInverter().fit(grid, split), generator, grid, split)
+>>> FitPanel(generator, grid, split)       # fit a realistic test spectrum or a file, Fit button
 """
 
 from .background import BackgroundTraining
 from .dashboard import TrainingDashboard
 from .explorer import SpectrumExplorer
+from .fit_panel import FitPanel
 from .inverter_panel import InverterPanel
 from .residual_map import ResidualMapViewer
 from .throttle import Throttle
 
 __all__ = [
     "BackgroundTraining",
+    "FitPanel",
     "InverterPanel",
     "ResidualMapViewer",
     "SpectrumExplorer",
