@@ -20,6 +20,14 @@ class OutOfDomainError(GridInputError):
     """Stellar parameters outside the declared parameter space."""
 
 
+class SpectrumIndexError(GridInputError, IndexError):
+    """An index of a spectrum that the grid or file does not have."""
+
+
+class OutOfDomainWarning(UserWarning):
+    """A result (inferred parameters) lies outside the domain a model was trained on."""
+
+
 class GridFileError(SpectralCVAEError, OSError):
     """A grid file that is missing, truncated, corrupt or of the wrong layout."""
 

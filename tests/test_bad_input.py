@@ -228,3 +228,128 @@ def test_many_draws_give_the_mean_and_spread_of_all_draws(files):
     draws = generator.decode(z, condition).reshape(2, 1500, -1)
     np.testing.assert_allclose(result.mean, draws.mean(axis=1), atol=1e-5)  # float32 batches
     np.testing.assert_allclose(result.std, draws.std(axis=1, ddof=1), rtol=1e-3, atol=1e-5)
+
+
+# -- 7: wavelengths checked when a grid is opened ----------------------------------------------
+@pytest.mark.parametrize("damage, words", [
+    (lambda w: np.where(np.arange(w.size) == 5, np.nan, w), "wavelength[5] = nan"),
+    (lambda w: w[::-1].copy(), "not strictly increasing"),
+])
+def test_a_grid_with_damaged_wavelengths_is_refused_when_opened(files, tmp_path, capsys,
+                                                               damage, words):
+    import h5py
+
+    path = tmp_path / "damaged.h5"
+    path.write_bytes(files["grid"].read_bytes())
+    with h5py.File(path, "r+") as handle:
+        handle["wavelength"][...] = damage(handle["wavelength"][:])
+    for command in (["grid", "info", str(path)], ["grid", "split", str(path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "damaged.h5" in err and words in err and len(err.strip().splitlines()) == 1
+
+
+# -- 9: raising sites that leaked tracebacks ---------------------------------------------------
+def test_a_plot_index_beyond_the_grid_is_a_one_line_error(files, capsys):
+    assert main(["grid", "plot", str(files["grid"]), "99", "--out",
+                 str(files["folder"] / "p.png")]) == 2
+    assert "grid.h5: spectrum 99 does not exist: the grid has 12 spectra" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_with_a_hint_to_resume(files, capsys, monkeypatch):
+    from spectral_cvae.cli import grid as grid_cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(grid_cli, "run_info", interrupted)
+    assert main(["grid", "info", str(files["grid"])]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "spectral-cvae: error: interrupted; run the same command to resume"
+    )
+
+
+def test_an_inverter_file_with_inconsistent_shapes_is_refused(tmp_path):
+    from spectral_cvae.errors import GridFileError
+    from spectral_cvae.inversion import PCAInverter
+    from spectral_cvae.inversion.pca import PCABasis
+
+    inverter = PCAInverter(n_components=3)
+    inverter.pca_ = PCABasis(mean=np.ones(10), components=np.eye(3, 10),
+                             explained_variance=np.ones(3), total_variance=3.0)
+    inverter.coefficient_scale_ = np.ones(3)
+    inverter.weights_ = [(np.ones((3, 4)), np.zeros(4)), (np.ones((4, 6)), np.zeros(6))]
+    inverter.wavelength_ = np.linspace(5000, 5010, 10)
+    inverter.space_ = PAPER_SPACE
+    inverter.history_ = []
+    inverter.n_features_in_ = 10
+    good = inverter.save(tmp_path / "good.npz")
+    assert PCAInverter.load(good).n_features_in_ == 10
+    inverter.weights_[1] = (np.ones((5, 6)), np.zeros(6))
+    with pytest.raises(GridFileError, match="bad.npz: inverter file is inconsistent: kernel_1"):
+        PCAInverter.load(inverter.save(tmp_path / "bad.npz"))
+
+
+# -- 4: the inverter takes continuum-normalized flux only and flags extrapolations -------------
+def test_flux_that_is_not_continuum_normalized_is_refused(rng):
+    from spectral_cvae.grid.validation import check_normalized
+
+    flux = 1 - 0.5 * rng.random((4, 200)) ** 8
+    assert check_normalized(flux) is flux
+    for bad in (flux * 100, np.zeros_like(flux), -flux):
+        with pytest.raises(GridInputError, match=r"star.fits, spectrum 0: flux is not "
+                                                 r"continuum-normalized"):
+            check_normalized(bad, "star.fits")
+
+
+def test_inverter_predictions_outside_the_domain_are_flagged(tmp_path):
+    from spectral_cvae.errors import OutOfDomainWarning
+    from spectral_cvae.inversion import PCAInverter
+    from spectral_cvae.inversion.pca import PCABasis
+
+    inverter = PCAInverter(n_components=2)
+    inverter.pca_ = PCABasis(mean=np.ones(10), components=np.eye(2, 10),
+                             explained_variance=np.ones(2), total_variance=2.0)
+    inverter.coefficient_scale_ = np.ones(2)
+    inverter.weights_ = [(np.zeros((2, 6)), np.array([0.5, 0.5, 0.5, 0.5, 0.5, 3.0]))]
+    inverter.wavelength_ = np.linspace(5000, 5010, 10)
+    inverter.space_ = PAPER_SPACE
+    inverter.n_features_in_ = 10
+    with pytest.warns(OutOfDomainWarning, match="1 of 1 predictions lie outside"):
+        predicted = inverter.predict(np.ones(10))
+    assert not inverter.in_domain(predicted).any()
+    with pytest.raises(GridInputError, match="not continuum-normalized"):
+        inverter.predict(np.full(10, 100.0))
+
+
+# -- 13: grid convert refuses implausible grids ------------------------------------------------
+@pytest.mark.parametrize("change, words", [
+    (lambda w, f: (w / 10, f), "wavelengths 500-501.995 are not Angstrom (nm? multiply by 10)"),
+    (lambda w, f: (w, f * 100), "mine.npz, spectrum 0: flux is not continuum-normalized"),
+])
+def test_grid_convert_refuses_implausible_grids(tmp_path, small_grid_arrays, capsys,
+                                                change, words):
+    wavelength, flux, parameters = small_grid_arrays
+    wavelength, flux = change(wavelength, flux)
+    source = tmp_path / "mine.npz"
+    np.savez(source, wavelength=wavelength, flux=flux,
+             **{name: parameters[:, k] for k, name in enumerate(PAPER_SPACE.names)})
+    out = tmp_path / "converted.h5"
+    assert main(["grid", "convert", str(source), "--out", str(out)]) == 2
+    assert words in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- 6: a SYNSPEC index reads regular files only and never quotes them -------------------------
+@pytest.mark.parametrize("listed, words", [
+    ("/dev/zero", "/dev/zero: not a regular file"),
+    ("secret.txt", "secret.txt, line 1: expected 2 columns"),
+])
+def test_a_synspec_index_reads_regular_files_only_and_never_quotes_them(tmp_path, capsys,
+                                                                        listed, words):
+    (tmp_path / "secret.txt").write_text("hunter2:x:0:0:/home/hunter2\n")
+    (tmp_path / "index.csv").write_text(f"flux_file,teff,logg,mh,vmic\n{listed},5800,4.4,0,1\n")
+    argv = ["grid", "convert", str(tmp_path / "index.csv"), "--out", str(tmp_path / "g.h5")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "hunter2" not in err

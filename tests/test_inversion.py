@@ -150,17 +150,19 @@ def test_invert_command_reads_grids_fits_and_text(toy_grid, fitted, tmp_path, ca
     captured = capsys.readouterr()
     assert "mean absolute error against the file's parameters: teff" in captured.err
     lines = out.read_text().splitlines()
-    assert lines[0] == "spectrum,teff [K],logg [dex],vsini [km/s],mh [dex],vmic [km/s],resolution"
+    assert lines[0] == (
+        "spectrum,teff [K],logg [dex],vsini [km/s],mh [dex],vmic [km/s],resolution,in_domain"
+    )
     assert len(lines) == len(split.test) + 1
     expected = fitted.predict(grid.read_flux(split.test[0]))[0]
-    np.testing.assert_allclose([float(v) for v in lines[1].split(",")[1:]], expected, rtol=1e-5)
+    np.testing.assert_allclose([float(v) for v in lines[1].split(",")[1:-1]], expected, rtol=1e-5)
 
     # One spectrum as a FITS image with a linear wavelength WCS, in nm.
     header = fits.Header({"CRVAL1": 516.0, "CDELT1": 0.005, "CRPIX1": 1.0, "CUNIT1": "nm"})
     fits.PrimaryHDU(grid.read_flux(split.test[0]), header=header).writeto(tmp_path / "star.fits")
     assert main(["invert", "--model", str(model), "--spectra", str(tmp_path / "star.fits")]) == 0
     row = capsys.readouterr().out.splitlines()[1].split(",")
-    np.testing.assert_allclose([float(v) for v in row[1:]], expected, rtol=1e-4)
+    np.testing.assert_allclose([float(v) for v in row[1:-1]], expected, rtol=1e-4)
 
     # A text table covering only part of the window is refused with the ranges.
     text = tmp_path / "short.csv"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import OutOfDomainWarning
 from ..files import atomic_path
 
 
@@ -37,13 +39,20 @@ def run(args: argparse.Namespace) -> int:
 
     inverter = PCAInverter.load(args.model)
     spectra = read_spectra(args.spectra)
-    predicted = inverter.predict(spectra.flux, spectra.wavelength, source=spectra.source)
+    with warnings.catch_warnings():
+        # Reported per spectrum in the in_domain column and once below.
+        warnings.simplefilter("ignore", OutOfDomainWarning)
+        predicted = inverter.predict(spectra.flux, spectra.wavelength, source=spectra.source)
+    inside = inverter.in_domain(predicted)
     space = inverter.space_
     header = ["spectrum"] + [
         f"{p.name} [{p.unit.replace(' ', '')}]" if p.unit else p.name for p in space.parameters
     ]
-    lines = [",".join(header)]
-    lines += [",".join([str(k), *(f"{v:.6g}" for v in row)]) for k, row in enumerate(predicted)]
+    lines = [",".join([*header, "in_domain"])]
+    lines += [
+        ",".join([str(k), *(f"{v:.6g}" for v in row), str(bool(ok))])
+        for k, (row, ok) in enumerate(zip(predicted, inside))
+    ]
     text = "\n".join(lines) + "\n"
     if args.out:
         with atomic_path(args.out) as temporary:
@@ -51,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"parameters of {len(predicted)} spectra -> {args.out}")
     else:
         sys.stdout.write(text)
+    if not inside.all():
+        print(
+            f"{int((~inside).sum())} of {len(inside)} spectra have parameters outside the "
+            f"inverter's training domain (in_domain False): extrapolations, not measurements",
+            file=sys.stderr,
+        )
     if spectra.parameters is not None and tuple(spectra.names) == space.names:
         error = np.abs(predicted - spectra.parameters).mean(axis=0)
         summary = io.StringIO()

@@ -16,6 +16,7 @@ spectrum and resumes where it stopped. Only a finished build is renamed to ``<na
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import GridFileError, GridInputError
+from ..errors import GridFileError, GridInputError, SpectrumIndexError, where
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
 from .groups import UNKNOWN, check_base_models, infer_base_models
@@ -133,7 +134,7 @@ class SpectralGrid:
             _check_layout(handle, path)
             n = int(handle.attrs["n_committed"])
             grid = cls.__new__(cls)
-            grid.wavelength = handle["wavelength"][:]
+            grid.wavelength = _stored_wavelength(handle["wavelength"][:], path)
             grid.flux = handle["flux"]
             grid.parameters = handle["parameters"][:n]
             grid.space = ParameterSpace.from_json(handle.attrs["parameter_space"])
@@ -290,17 +291,22 @@ class SpectralGrid:
         if isinstance(indices, slice):
             start, stop, step = indices.indices(n)
             if step == 1:
-                return np.asarray(self.flux[start:stop], dtype=np.float32)
+                with self._reading():
+                    return np.asarray(self.flux[start:stop], dtype=np.float32)
             indices = np.arange(start, stop, step)
         if np.ndim(indices) == 0:
             i = int(indices)
             if not -n <= i < n:
-                raise IndexError(f"spectrum {i} does not exist: the grid has {n} spectra")
-            return np.asarray(self.flux[i % n], dtype=np.float32)
+                raise SpectrumIndexError(
+                    f"{where(self.path)}spectrum {i} does not exist: the grid has {n} spectra"
+                )
+            with self._reading():
+                return np.asarray(self.flux[i % n], dtype=np.float32)
         wanted = np.asarray(indices, dtype=np.int64)
         if wanted.size and (wanted.min() < -n or wanted.max() >= n):
-            raise IndexError(
-                f"spectrum indices must lie in [0, {n}), got {wanted.min()}..{wanted.max()}"
+            raise SpectrumIndexError(
+                f"{where(self.path)}spectrum indices must lie in [0, {n}), got "
+                f"{wanted.min()}..{wanted.max()}"
             )
         wanted = wanted % max(n, 1)
         if isinstance(self.flux, np.ndarray):
@@ -314,9 +320,22 @@ class SpectralGrid:
             if not len(run):
                 continue
             stop = position + len(run)
-            self.flux.read_direct(out, np.s_[run[0] : run[-1] + 1], np.s_[position:stop])
+            with self._reading():
+                self.flux.read_direct(out, np.s_[run[0] : run[-1] + 1], np.s_[position:stop])
             position = stop
         return out[inverse]
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Turn HDF5's read errors (a damaged chunk, a failed filter) into GridFileError."""
+        try:
+            yield
+        except OSError as exc:
+            if isinstance(exc, GridFileError):
+                raise
+            raise GridFileError(
+                f"{self.path}: spectra cannot be read, the file is damaged ({exc})"
+            ) from exc
 
     def spectrum(self, index: int) -> np.ndarray:
         """Flux of one spectrum, shape ``(n_pixels,)``."""
@@ -768,6 +787,17 @@ def _create_base_model(handle: h5py.File, n: int) -> None:
         chunks=(4096,),
     )
     dataset.attrs["meaning"] = "index of the base model (Teff, log g, [M/H], xi_t); -1: unknown"
+
+
+def _stored_wavelength(wavelength: np.ndarray, path: Path) -> np.ndarray:
+    """The wavelengths of a grid file, refused (naming the file) unless finite, positive and
+    strictly increasing: a model trained on them would write spectra in a scrambled order."""
+    try:
+        return check_wavelength(wavelength, str(path))
+    except GridInputError as exc:
+        raise GridFileError(
+            f"{exc}; the grid file is damaged or was not written by spectral-cvae"
+        ) from exc
 
 
 def open_hdf5(path: Path, mode: str) -> h5py.File:

@@ -83,6 +83,47 @@ def check_flux(
     return array.astype(np.float32, copy=False)
 
 
+CONTINUUM_LEVEL = (0.7, 1.3)
+"""Plausible range of a continuum-normalized spectrum's upper envelope (95th percentile)."""
+
+
+def check_normalized(
+    flux: np.ndarray, source: str | None = None, first_row: int = 0
+) -> np.ndarray:
+    """Refuse spectra that are not continuum-normalized; return the flux unchanged.
+
+    A continuum-normalized spectrum has its upper envelope near 1 whatever the star: lines
+    only take flux away, and even a fast-rotating metal-rich star keeps 5 % of its pixels
+    close to the continuum. Flux in physical units, scaled (x100), all zeros or negative
+    has its 95th percentile far from 1.
+
+    Parameters
+    ----------
+    flux
+        Shape ``(n, n_pixels)``.
+    source, first_row
+        Where the spectra came from and the index of the first, for the message.
+
+    Raises
+    ------
+    GridInputError
+        Naming the first spectrum whose 95th percentile lies outside :data:`CONTINUUM_LEVEL`.
+    """
+    array = np.atleast_2d(np.asarray(flux))
+    level = np.nanpercentile(array, 95, axis=1) if array.size else np.empty(0)
+    low, high = CONTINUUM_LEVEL
+    bad = ~((level >= low) & (level <= high))
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise GridInputError(
+            f"{where(source, first_row + row)}flux is not continuum-normalized: its upper "
+            f"envelope (95th percentile) is {level[row]:.3g}, not within {low:g}-{high:g} "
+            f"({int(bad.sum())} of {len(array)} spectra); divide the spectra by their "
+            f"continuum first"
+        )
+    return flux
+
+
 def check_batch(
     flux: object,
     parameters: object,

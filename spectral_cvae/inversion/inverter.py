@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridFileError, GridInputError, SpectralCVAEError
+from ..errors import GridFileError, GridInputError, OutOfDomainWarning, SpectralCVAEError
 from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
+from ..grid.validation import check_normalized
 from ..grid.wavelength import check_wavelength, resample
 from ..parameters import ParameterSpace
 from .pca import PCABasis, fit_pca
@@ -263,7 +264,8 @@ class PCAInverter:
         ------
         GridInputError
             (a ValueError) giving expected and received shapes, when the spectra do not
-            cover the training window, or when the flux is not finite.
+            cover the training window, or when the flux is not finite or not
+            continuum-normalized (see :func:`~spectral_cvae.grid.validation.check_normalized`).
         """
         self._check_fitted()
         prefix = f"{source}: " if source else ""
@@ -288,7 +290,7 @@ class PCAInverter:
         if not np.isfinite(array).all():
             row = int(np.argwhere(~np.isfinite(array))[0, 0])
             raise GridInputError(f"{prefix}spectrum {row} has non-finite flux")
-        return array
+        return check_normalized(array, source)
 
     def transform(self, flux: object, wavelength: object | None = None) -> np.ndarray:
         """PCA coefficients of spectra, shape ``(n, n_components)``."""
@@ -310,6 +312,12 @@ class PCAInverter:
         -------
         numpy.ndarray
             Shape ``(n, n_parameters)`` in physical units, in the order of ``space_``.
+
+        Warns
+        -----
+        OutOfDomainWarning
+            When some predictions lie outside the parameter space the inverter was trained
+            on: they are extrapolations, not measurements (see :meth:`in_domain`).
         """
         spectra = self.check_flux(flux, wavelength, source)
         activation = self.pca_.transform(spectra) / self.coefficient_scale_
@@ -317,7 +325,22 @@ class PCAInverter:
             activation = activation @ kernel + bias
             if k < len(self.weights_) - 1:
                 activation = np.maximum(activation, 0.0)
-        return self.space_.denormalize(activation)
+        predicted = self.space_.denormalize(activation)
+        outside = ~self.in_domain(predicted)
+        if outside.any():
+            warnings.warn(
+                f"{source + ': ' if source else ''}{int(outside.sum())} of {len(predicted)} "
+                f"predictions lie outside the inverter's training domain {self.space_!r}, "
+                f"first spectrum {int(np.argmax(outside))}",
+                OutOfDomainWarning,
+                stacklevel=2,
+            )
+        return predicted
+
+    def in_domain(self, predicted: object) -> np.ndarray:
+        """Which predicted points lie inside the training domain, shape ``(n,)`` of bool."""
+        self._check_fitted()
+        return self.space_.contains(predicted)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -392,7 +415,32 @@ class PCAInverter:
         except (KeyError, TypeError, ValueError) as exc:
             raise GridFileError(f"{path}: inverter file is incomplete or damaged ({exc})") from exc
         inverter.n_features_in_ = inverter.wavelength_.size
+        inverter._check_shapes(path)
         return inverter
+
+    def _check_shapes(self, path: Path) -> None:
+        """Refuse a file whose arrays do not fit together (edited or mixed from two files)."""
+        n_pixels, (k, width) = self.wavelength_.size, np.shape(self.pca_.components)
+        shapes = [np.shape(self.pca_.mean), (width,), np.shape(self.coefficient_scale_)]
+        expected = [(n_pixels,), (n_pixels,), (k,)]
+        names = ["pca_mean", "pca_components", "coefficient_scale"]
+        previous = k
+        for j, (kernel, bias) in enumerate(self.weights_):
+            out = np.shape(kernel)[-1] if np.ndim(kernel) == 2 else -1
+            shapes += [np.shape(kernel), np.shape(bias)]
+            expected += [(previous, out), (out,)]
+            names += [f"kernel_{j}", f"bias_{j}"]
+            previous = out
+        shapes.append((previous,))
+        expected.append((len(self.space_),))
+        names.append("network output")
+        for name, shape, wanted in zip(names, shapes, expected):
+            if tuple(shape) != tuple(wanted):
+                raise GridFileError(
+                    f"{path}: inverter file is inconsistent: {name} has shape {tuple(shape)}, "
+                    f"expected {tuple(wanted)} ({n_pixels} wavelengths, {k} components, "
+                    f"{len(self.space_)} parameters)"
+                )
 
 
 def _network(n_inputs: int, hidden: Sequence[int], n_outputs: int):

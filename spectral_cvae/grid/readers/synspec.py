@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -192,13 +193,42 @@ def _read_columns(
     return check_wavelength(wavelength[first], str(path)), flux[first]
 
 
+MAX_FILE_BYTES = 256 * 2**20
+"""Largest SYNSPEC output read: a fort.7 of the whole optical at 0.001 A is a tenth of it."""
+
+
 def _read_text(path: str | os.PathLike) -> str:
+    """A SYNSPEC output file as text, Fortran exponents (``1.0D-03``) made readable."""
+    return _read_regular(path).translate(_FORTRAN_EXPONENT)
+
+
+def _read_regular(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
+    """A text file, read only if it is a regular file of at most ``limit`` bytes.
+
+    A device (``/dev/zero``), a FIFO or a huge file listed in an index would otherwise be
+    read forever or into all the memory.
+    """
     try:
-        return Path(path).read_text().translate(_FORTRAN_EXPONENT)
+        info = os.stat(path)
     except FileNotFoundError:
         raise GridFileError(f"{path}: no such SYNSPEC file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GridFileError(f"{path}: cannot be read as text ({exc})") from exc
+    except OSError as exc:
+        raise GridFileError(f"{path}: cannot be read ({exc.strerror})") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise GridFileError(f"{path}: not a regular file (a device, FIFO or folder)")
+    if info.st_size > limit:
+        raise GridFileError(
+            f"{path}: {info.st_size / 2**20:.0f} MiB, larger than any SYNSPEC output "
+            f"({limit / 2**20:.0f} MiB at most)"
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        return data.decode()
+    except OSError as exc:
+        raise GridFileError(f"{path}: cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError:
+        raise GridFileError(f"{path}: not a text file") from None
 
 
 def _bad_line(path: str | os.PathLike, text: str) -> GridInputError:
@@ -208,14 +238,17 @@ def _bad_line(path: str | os.PathLike, text: str) -> GridInputError:
         if not fields:
             continue
         if len(fields) < 2:
+            # The file's content is never quoted: an index may name any file.
             return GridInputError(
                 f"{path}, line {number}: expected 2 columns (wavelength, flux), found "
-                f"{len(fields)}: {line.strip()!r}"
+                f"{len(fields)}"
             )
         try:
             float(fields[0]), float(fields[1])
         except ValueError:
-            return GridInputError(f"{path}, line {number}: cannot read numbers from {line!r}")
+            return GridInputError(
+                f"{path}, line {number}: cannot read numbers (expected wavelength and flux)"
+            )
     return GridInputError(f"{path}: not a two-column table of numbers")
 
 
@@ -234,7 +267,7 @@ def _read_index(index: str | os.PathLike | Table) -> tuple[Table, str, Path]:
         if not path.is_file():
             raise GridFileError(f"{path}: no such SYNSPEC index file")
         try:
-            table = Table.read(path, format="ascii.csv")
+            table = Table.read(_read_regular(path).splitlines(), format="ascii.csv")
         except Exception as exc:  # astropy raises many types for unreadable text
             raise GridFileError(f"{path}: cannot be read as a CSV table ({exc})") from exc
         source, folder = str(path), path.parent
