@@ -10,21 +10,29 @@ cd "$(dirname "$0")/.."
 out=artifacts/pretrained
 mkdir -p "$out"
 grids=()
-for grid in "$@"; do grids+=(--base-grid "$grid"); done
+names=()
+for grid in "$@"; do
+    grids+=(--base-grid "$grid")
+    names+=(--base-grid "$(basename "$grid")")
+done
 # shellcheck disable=SC2086
-command=(.venv/bin/spectral-cvae train-physics --out "$out/pretrained.keras" --seed 0
-         "${grids[@]}" ${TRAIN_OPTIONS:-} --quiet)
-"${command[@]}"
+.venv/bin/spectral-cvae train-physics --out "$out/pretrained.keras" --seed 0 "${grids[@]}" \
+    ${TRAIN_OPTIONS:-} --quiet
+# The command as recorded in the model: file names, not this machine's paths.
+recorded="spectral-cvae train-physics --out pretrained.keras --seed 0 ${names[*]} ${TRAIN_OPTIONS:-} --quiet"
 .venv/bin/python benchmarks/accuracy.py --model "$out/pretrained.keras" "${grids[@]}" \
     --draws 8 --seed 1 --json "$out/accuracy.json"
-.venv/bin/python - "$out" "${command[*]}" <<'PY'
+.venv/bin/python - "$out" "$recorded" "${names[*]}" <<'PY'
 import json
 import sys
 from pathlib import Path
 
 from spectral_cvae.pretrained import record_test_numbers
 
-out, command = Path(sys.argv[1]), sys.argv[2]
+out, command, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 accuracy = json.loads((out / "accuracy.json").read_text())
+accuracy["command"] = (
+    f"python benchmarks/accuracy.py --model pretrained.keras {names} --draws 8 --seed 1"
+)
 print("wrote", record_test_numbers(out / "pretrained.keras", accuracy, command))
 PY
