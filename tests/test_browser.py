@@ -5,8 +5,8 @@ The other widget tests check the Python side only; these prove that the frontend
 and comes back drawn: a slider of the SpectrumExplorer moved by the keyboard redraws the
 spectrum, a mouse click on a cell of the ResidualMapViewer's heat map draws that bin's residual
 spectra and a dropdown re-bins the map, the TrainingDashboard's Stop button ends a training
-running in the background, and the InverterPanel follows a typed test-spectrum number and a
-change of source. They need the system Chromium (``/usr/bin/chromium``;
+running in the background, the InverterPanel follows a typed test-spectrum number and a
+change of source, and the FitPanel's Fit button fills its parameter table and draws the model. They need the system Chromium (``/usr/bin/chromium``;
 Playwright's own browser downloads are not used). Without it they skip, except under
 ``CI=true`` where they must run.
 """
@@ -432,4 +432,47 @@ def test_inverter_panel_answers_a_new_test_spectrum_and_the_generated_source(
     panel.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot))
     _keep_screenshot(screenshot)
+    assert page.get_by_text("Error displaying widget").count() == 0
+
+
+def test_fit_panel_fit_button_fills_the_parameter_table(page, lab, tmp_path):
+    cells = [
+        GRID_CELL,
+        TRAIN_CELL,
+        "from spectral_cvae.widgets import FitPanel\n"
+        "panel = FitPanel(generator, grid)\n"
+        "panel",
+    ]
+    _run_notebook(page, lab.write_notebook("fit.ipynb", cells))
+
+    panel = page.locator(".jp-OutputArea-output", has=page.locator(".bqplot")).last
+    figures = panel.locator(".bqplot")
+    expect(figures).to_have_count(2)  # data and model; residual
+    # The realistic test spectrum is drawn before any fit; the model is not.
+    lines = figures.first.locator("g.curve path.line")
+    data, model = lines.nth(0), lines.nth(1)
+    expect(data).to_have_attribute("d", re.compile(r"^M"))
+    table = panel.locator(".widget-html table")
+    expect(table).to_have_count(0)
+
+    start = time.perf_counter()
+    # The button's accessible name starts with its icon's glyph: find it by its text.
+    panel.locator("button.widget-button", has_text="Fit").click()
+    # The fit runs in a thread: the table fills when it ends, the kernel answers meanwhile.
+    expect(table).to_contain_text("radial velocity", timeout=120_000)
+    latency = time.perf_counter() - start
+    for text in ("Teff", "log g", "(fixed)", "(fit - truth) / error"):
+        expect(table).to_contain_text(text)
+    expect(panel.get_by_text(re.compile(r"reduced chi"))).to_have_count(1)
+    expect(panel.get_by_text(re.compile(r"converged in [0-9.]+ s"))).to_be_visible()
+    # The model and the residual are drawn now.
+    expect(model).to_have_attribute("d", re.compile(r"^M"))
+    residual = figures.nth(1).locator("g.curve path.line")
+    expect(residual).to_have_attribute("d", re.compile(r"^M"))
+
+    screenshot = tmp_path / "fit_panel.png"
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot))
+    _keep_screenshot(screenshot)
+    print(f"Fit click to table: {latency:.1f} s; screenshot: {screenshot}")
     assert page.get_by_text("Error displaying widget").count() == 0

@@ -101,7 +101,8 @@ class FitPanel(widgets.VBox):
     posterior : PosteriorSamples or None
         The last posterior, when sampled.
     data_line, model_line, residual_line : bqplot.Lines
-        Observed flux (masked pixels left out), best-fit model, data minus model.
+        Observed flux (masked pixels left out), best-fit model, data minus model (the
+        last two hidden until a fit).
     figure, residual_figure : bqplot.Figure
     """
 
@@ -142,18 +143,23 @@ class FitPanel(widgets.VBox):
         self.source = widgets.ToggleButtons(
             options=sources, value="given" if spectrum is not None else sources[0]
         )
-        wide = {"description_width": "110px"}
+        wide = {"description_width": "initial"}
+
+        def box() -> widgets.Layout:
+            return widgets.Layout(width="190px")
+
         self.test_index = widgets.BoundedIntText(
             value=0, min=0, max=max(len(self.test_rows) - 1, 0), description="test #",
-            disabled=not len(self.test_rows), style=wide,
+            disabled=not len(self.test_rows), style=wide, layout=box(),
         )
         self.snr = widgets.BoundedFloatText(value=50.0, min=2.0, max=10000.0,
-                                            description="S/N", style=wide)
+                                            description="S/N", style=wide, layout=box())
         self.radial_velocity = widgets.BoundedFloatText(
-            value=40.0, min=-300.0, max=300.0, description="RV (km/s)", style=wide
+            value=40.0, min=-300.0, max=300.0, description="RV (km/s)", style=wide, layout=box()
         )
         self.tilt = widgets.BoundedFloatText(value=0.05, min=-0.5, max=0.5, step=0.01,
-                                             description="continuum tilt", style=wide)
+                                             description="continuum tilt", style=wide,
+                                             layout=box())
         self.path = widgets.Text(placeholder="star.fits or star.csv", description="File")
         self.load_button = widgets.Button(description="Load", icon="folder-open")
         has_resolution = "resolution" in self.space.names
@@ -166,15 +172,17 @@ class FitPanel(widgets.VBox):
             value=r.minimum if r is None else 0.5 * (r.minimum + r.maximum),
             min=0.0 if r is None else r.minimum, max=1e7 if r is None else r.maximum,
             description="R", disabled=not has_resolution, style={"description_width": "20px"},
+            layout=widgets.Layout(width="150px"),
         )
         self.sample = widgets.Checkbox(value=False, description="sample the posterior",
                                        indent=False)
         self.n_steps = widgets.BoundedIntText(value=300, min=10, max=100000, step=50,
-                                              description="steps", style={"description_width":
-                                                                          "45px"})
+                                              description="steps", style=wide,
+                                              layout=widgets.Layout(width="150px"))
         self.fit_button = widgets.Button(description="Fit", button_style="primary",
                                          icon="play")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          layout=widgets.Layout(width="80px"))
         self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
                                               layout=widgets.Layout(width="220px"))
         self.status = widgets.HTML()
@@ -212,12 +220,13 @@ class FitPanel(widgets.VBox):
             fig_margin=margin, layout=widgets.Layout(width="100%", height="170px"),
         )
 
+        wrap = widgets.Layout(flex_flow="row wrap")
         self.test_controls = widgets.HBox([self.test_index, self.snr, self.radial_velocity,
-                                           self.tilt])
+                                           self.tilt], layout=wrap)
         self.file_controls = widgets.HBox([self.path, self.load_button])
         fit_controls = widgets.HBox([self.fix_resolution, self.resolution, self.sample,
                                      self.n_steps, self.fit_button, self.stop_button,
-                                     self.progress])
+                                     self.progress], layout=wrap)
         self.source.observe(lambda change: self.update(), names="value")
         for control in (self.test_index, self.snr, self.radial_velocity, self.tilt):
             control.observe(lambda change: self.update(), names="value")
@@ -257,7 +266,7 @@ class FitPanel(widgets.VBox):
         )
         truth["radial_velocity"] = self.radial_velocity.value
         if "resolution" in truth and not self.resolution.disabled:
-            self.resolution.value = float(np.clip(truth["resolution"], self.resolution.min,
+            self.resolution.value = float(np.clip(round(truth["resolution"]), self.resolution.min,
                                                   self.resolution.max))
         self._show(spectrum, truth)
 
@@ -288,8 +297,11 @@ class FitPanel(widgets.VBox):
         if spectrum.mask is not None:
             flux[spectrum.mask] = np.nan
         self._draw(self.data_line, spectrum.wavelength, flux)
+        # Hidden rather than all NaN: a scale whose only mark has no finite value gets no
+        # domain, and its mark would not be drawn again.
         for line in (self.model_line, self.residual_line):
-            self._draw(line, spectrum.wavelength[:2], np.full(2, np.nan))
+            self._draw(line, spectrum.wavelength[[0, -1]], np.zeros(2))
+            line.visible = False
         self.table.value = ""
         self.corner.layout.display = "none"
         self.progress.value = 0.0
@@ -407,6 +419,7 @@ class FitPanel(widgets.VBox):
         self._draw(self.data_line, result.wavelength, data)
         self._draw(self.model_line, result.wavelength, result.model)
         self._draw(self.residual_line, result.wavelength, data - result.model)
+        self.model_line.visible = self.residual_line.visible = True
 
     def _status(self) -> str:
         result = self.result
