@@ -178,6 +178,13 @@ def leaky_comparison(
     return residual_breakdown(generator, seen, seed=seed)
 
 
+def pretrained_check() -> dict:
+    """The shipped pretrained model on starter stars it never saw (see ``starter_check``)."""
+    from .pretrained import load_pretrained, starter_check
+
+    return starter_check(load_pretrained())
+
+
 def run_demo(
     out: Path,
     n_models: int = 60,
@@ -282,6 +289,7 @@ def run_demo(
             "test_base_models": n_test_models,
             "breakdown": report["breakdown"],
             "leaky_breakdown": leaky,
+            "pretrained": pretrained_check() if grid_source == "starter" else None,
             "report": report["files"]["markdown"],
         }
 
