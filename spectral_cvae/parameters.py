@@ -257,6 +257,21 @@ class ParameterSpace:
             scaled[..., logs] = np.exp(scaled[..., logs])
         return scaled
 
+    def derivative(self, normalized: object) -> np.ndarray:
+        """d(physical value) / d(normalized value) at normalized points.
+
+        The range for a linear scale; the value times the range of its logarithm for a log
+        scale. Turns derivatives and covariances in normalized units into physical ones.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n, n_parameters)``, in each parameter's unit.
+        """
+        physical = self.denormalize(normalized)
+        low, high = self._scaled(self.minimum), self._scaled(self.maximum)
+        return np.where(self._log_columns, physical * (high - low), high - low)
+
     def with_scales(self, **scales: str) -> ParameterSpace:
         """A copy with some parameters normalized on another scale, e.g. ``resolution="log"``."""
         unknown = sorted(set(scales) - set(self.names))

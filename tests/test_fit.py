@@ -434,3 +434,19 @@ def test_table_mode_skips_and_reports_bad_files(trained_model, tmp_path, capsys)
     assert (tmp_path / "details" / "good.json").is_file()
     err = capsys.readouterr().err
     assert "skipped" in err and "bad.fits" in err and "missing.csv" in err
+
+
+def test_a_generator_conditioned_on_log_r_is_fitted_and_fixed_in_physical_units():
+    generator = AnalyticGenerator()
+    generator.space = PAPER_SPACE.with_scales(resolution="log")
+    flux = clean(generator)
+    fixed = fit_spectrum(generator, generator.wavelength, flux, resolution=35000)
+    assert fixed.parameters["resolution"] == pytest.approx(35000)
+    assert_recovered(fixed)
+    free = fit_spectrum(generator, generator.wavelength, flux)
+    assert_recovered(free)
+    # The errors scale with d R / d(normalized log R) = R ln(115): R's error is in R units.
+    noisy = flux + np.random.default_rng(3).normal(0, 0.01, flux.size)
+    result = fit_spectrum(generator, generator.wavelength, noisy, error=np.full(flux.size, 0.01))
+    pull = (result.parameters["resolution"] - TRUTH[5]) / result.uncertainties["resolution"]
+    assert abs(pull) < 5

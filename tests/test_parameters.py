@@ -93,3 +93,16 @@ def test_the_physics_decoder_reads_a_log_scaled_resolution():
     np.testing.assert_allclose(np.asarray(resolution), [5000.0], rtol=1e-5)
     np.testing.assert_allclose(np.asarray(vsini), [12.0], rtol=1e-5)
     np.testing.assert_allclose(np.asarray(base), space.normalize(point)[:, [0, 1, 3, 4]], rtol=1e-6)
+
+
+def test_the_derivative_of_physical_by_normalized_values_follows_the_scale():
+    space = PAPER_SPACE.with_scales(resolution="log")
+    normalized = np.array([[0.2, 0.3, 0.4, 0.5, 0.6, 0.7]])
+    step = 1e-6
+    numeric = [
+        (space.denormalize(normalized + step * np.eye(6)[k]) - space.denormalize(normalized))[0, k]
+        / step
+        for k in range(6)
+    ]
+    np.testing.assert_allclose(space.derivative(normalized)[0], numeric, rtol=1e-4)
+    np.testing.assert_allclose(PAPER_SPACE.derivative(normalized)[0], PAPER_SPACE.maximum - PAPER_SPACE.minimum)

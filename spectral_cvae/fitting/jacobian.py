@@ -58,9 +58,10 @@ def perturbed_spectra(
         model.n_generated += 1
         flux = np.asarray(flux, dtype=float)[0]
         # d flux / d normalized = d flux / d physical * range.
-        derivative = np.asarray(derivative, dtype=float)[0][:, free] * (
-            model.space.maximum - model.space.minimum
-        )[free]
+        derivative = (
+            np.asarray(derivative, dtype=float)[0][:, free]
+            * model.space.derivative(normalized)[0, free]
+        )
         upper = flux[None, :] + step * derivative.T
         lower = flux[None, :] - step * derivative.T
         return flux, upper, lower, np.full(len(free), 2.0 * step)

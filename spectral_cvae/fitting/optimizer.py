@@ -312,7 +312,9 @@ def _fixed_and_free(
                 f"[{p.minimum:g}, {p.maximum:g}]"
             )
         index = space.names.index(name)
-        base[index] = (float(value) - p.minimum) / p.span
+        point = 0.5 * (space.minimum + space.maximum)
+        point[index] = float(value)
+        base[index] = space.normalize(point)[0, index]
     free = np.array([i for i, n in enumerate(space.names) if n not in held], dtype=int)
     if free.size == 0:
         raise GridInputError("every parameter is fixed: nothing to fit")
@@ -416,7 +418,7 @@ def _result(
         chi2 = float(dof)
     # From optimizer units to physical ones.
     scale = np.concatenate([
-        space.maximum[problem.free] - space.minimum[problem.free],
+        space.derivative(normalized)[0, problem.free],
         [RADIAL_VELOCITY_SCALE] if problem.fit_rv else [],
         np.ones(coefficients.size),
     ])
