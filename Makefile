@@ -25,7 +25,7 @@ $(JAX_STAMP): $(STAMP) requirements/lock-jax.txt
 
 # The model's tests again with KERAS_BACKEND=jax on the CPU. XLA compiles each new program
 # (seconds each on a small CPU); the persistent cache lets every test reuse them.
-JAX_TESTS := tests/test_model.py tests/test_generate.py tests/test_backends.py
+JAX_TESTS := tests/test_model.py tests/test_generate.py tests/test_backends.py tests/test_physics.py
 JAX_ENV := KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(VENV)/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 
 demo: $(STAMP)
