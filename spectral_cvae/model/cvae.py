@@ -20,6 +20,12 @@ from .config import CVAEConfig
 PACKAGE = "spectral_cvae"
 
 
+def kl_divergence(z_mean, z_log_var):
+    """KL(q(z | x, c) || N(0, I)) of a diagonal Gaussian, summed over z, averaged over spectra."""
+    kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+    return ops.mean(ops.sum(kl, axis=1))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Sampling(layers.Layer):
     """Draw z = mean + exp(log_var / 2) * epsilon, epsilon ~ N(0, I) (reparameterization)."""
@@ -154,8 +160,7 @@ class CVAE(keras.Model):
         """
         reconstruction, z_mean, z_log_var = y_pred
         reconstruction_loss = ops.mean(ops.square(y - reconstruction))
-        kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
-        kl_loss = ops.mean(ops.sum(kl, axis=1))
+        kl_loss = kl_divergence(z_mean, z_log_var)
         n_spectra = ops.shape(y)[0]
         self.reconstruction_loss_tracker.update_state(reconstruction_loss, n_spectra)
         self.kl_loss_tracker.update_state(kl_loss, n_spectra)

@@ -26,7 +26,7 @@ from ..errors import GridInputError
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace
 from .broadening_layers import BASE_VELOCITY_STEP, BASE_WINDOW, Broadening
 from .config import CVAEConfig
-from .cvae import PACKAGE, ClipLogVariance, Sampling
+from .cvae import PACKAGE, ClipLogVariance, Sampling, kl_divergence
 
 LOGIT_FLOOR = 1e-5
 """Flux / flux_scale is clipped to [floor, 1 - floor] before the logit of the PCA basis."""
@@ -331,8 +331,7 @@ class PhysicsCVAE(keras.Model):
         """
         reconstruction, z_mean, z_log_var = y_pred
         reconstruction_loss = self._logit_mse(y, reconstruction)
-        kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
-        kl_loss = ops.mean(ops.sum(kl, axis=1))
+        kl_loss = kl_divergence(z_mean, z_log_var)
         n_spectra = ops.shape(y)[0]
         self.reconstruction_loss_tracker.update_state(reconstruction_loss, n_spectra)
         self.kl_loss_tracker.update_state(kl_loss, n_spectra)

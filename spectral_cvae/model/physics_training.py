@@ -27,11 +27,10 @@ from ..grid.store import SpectralGrid, concatenate_grids
 from ..grid.wavelength import log_uniform_grid, paper_wavelength
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace, base_space
 from ..provenance import describe_training
-from .artifact import save_model
 from .broadening_layers import BASE_WINDOW
 from .generator import SpectrumGenerator
 from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
-from .training import TrainingCheckpoint
+from .training import TrainingCheckpoint, finish, paper_callbacks
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -184,16 +183,7 @@ def train_physics(
     has_validation = len(split.validation) > 0
     # Validation watches generation itself (z = 0), not the encoder-aided reconstruction.
     monitor = "val_generation_loss" if has_validation else "reconstruction_loss"
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor,
-        factor=config.lr_factor,
-        patience=config.lr_patience,
-        min_lr=config.min_learning_rate,
-        mode="min",
-    )
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor=monitor, patience=config.patience, mode="min"
-    )
+    reduce_lr, early_stopping = paper_callbacks(config, monitor)
     identity = {"config": config.to_dict(), "grid": provenance["grid"], "split": split.to_dict()}
     history_json = out.with_name(out.stem + ".history.json") if out is not None else None
     checkpoint = TrainingCheckpoint(
@@ -222,24 +212,7 @@ def train_physics(
             callbacks=[reduce_lr, early_stopping, checkpoint, *callbacks],
             verbose=verbose,
         )
-    best = checkpoint.best_weights()
-    if best is not None:
-        model.set_weights(best)
-    provenance.update(
-        {
-            "epochs_trained": len(checkpoint.history),
-            "best_epoch": checkpoint.best_epoch,
-            "monitor": monitor,
-            "history": checkpoint.history,
-        }
-    )
-    model.metadata = {**metadata, "provenance": provenance}
-    generator = SpectrumGenerator(model)
-    if out is not None:
-        save_model(generator, out, overwrite=True)
-        if checkpoint_dir is not None:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return generator
+    return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
 
 
 __all__ = ["file_sha256", "load_base_grids", "log_base_flux", "train_physics"]

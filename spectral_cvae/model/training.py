@@ -222,6 +222,52 @@ def _split(grid: SpectralGrid, split: object, config: CVAEConfig, seed: int) -> 
     return GridSplit.load(split, n_spectra=grid.n_spectra)
 
 
+def paper_callbacks(
+    config: CVAEConfig, monitor: str
+) -> tuple[keras.callbacks.ReduceLROnPlateau, keras.callbacks.EarlyStopping]:
+    """The paper's "dynamical learning rate" and early stopping, both watching ``monitor``."""
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        factor=config.lr_factor,
+        patience=config.lr_patience,
+        min_lr=config.min_learning_rate,
+        mode="min",
+    )
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=config.patience, mode="min"
+    )
+    return reduce_lr, early_stopping
+
+
+def finish(
+    model: keras.Model,
+    checkpoint: TrainingCheckpoint,
+    metadata: dict,
+    provenance: dict,
+    out: Path | None,
+    checkpoint_dir: str | os.PathLike | None,
+) -> SpectrumGenerator:
+    """Keep the best epoch's weights, record the history, save the model, drop the checkpoint."""
+    best = checkpoint.best_weights()
+    if best is not None:
+        model.set_weights(best)
+    provenance.update(
+        {
+            "epochs_trained": len(checkpoint.history),
+            "best_epoch": checkpoint.best_epoch,
+            "monitor": checkpoint.monitor,
+            "history": checkpoint.history,
+        }
+    )
+    model.metadata = {**metadata, "provenance": provenance}
+    generator = SpectrumGenerator(model)
+    if out is not None:
+        save_model(generator, out, overwrite=True)
+        if checkpoint_dir is not None:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return generator
+
+
 def train(
     grid: SpectralGrid | str | os.PathLike,
     config: CVAEConfig | None = None,
@@ -329,16 +375,7 @@ def train(
             else None
         )
 
-        reduce_lr = keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor,
-            factor=config.lr_factor,
-            patience=config.lr_patience,
-            min_lr=config.min_learning_rate,
-            mode="min",
-        )
-        early_stopping = keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=config.patience, mode="min"
-        )
+        reduce_lr, early_stopping = paper_callbacks(config, monitor)
         history_json = out.with_name(out.stem + ".history.json") if out is not None else None
         history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
         identity = {
@@ -382,21 +419,4 @@ def train(
                 for source in (train_data, validation_data):
                     if source is not None:
                         source.close()
-        best = checkpoint.best_weights()
-        if best is not None:
-            model.set_weights(best)
-        provenance.update(
-            {
-                "epochs_trained": len(checkpoint.history),
-                "best_epoch": checkpoint.best_epoch,
-                "monitor": checkpoint.monitor,
-                "history": checkpoint.history,
-            }
-        )
-        model.metadata = {**metadata, "provenance": provenance}
-        generator = SpectrumGenerator(model)
-        if out is not None:
-            save_model(generator, out, overwrite=True)
-            if checkpoint_dir is not None:
-                shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        return generator
+        return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
