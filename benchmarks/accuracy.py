@@ -23,8 +23,7 @@ from pathlib import Path
 from spectral_cvae.evaluation.breakdown import breakdown_table, format_table, residual_breakdown
 from spectral_cvae.grid import unseen_stars
 from spectral_cvae.model import load_base_grids, load_model
-from spectral_cvae.model.physics_training import file_sha256
-from spectral_cvae.provenance import recorded_training_keys
+from spectral_cvae.provenance import file_sha256, recorded_training_keys
 
 
 def measure(

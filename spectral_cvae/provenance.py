@@ -27,6 +27,15 @@ FULL_HASH_BYTES = 1 << 30
 """Grid files up to this size are hashed whole (sha256); larger ones are fingerprinted."""
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the packages a trained model depends on."""
     versions = {"python": platform.python_version()}
@@ -65,11 +74,7 @@ def grid_fingerprint(grid: SpectralGrid, whole_file: bool = True) -> dict:
         size = os.path.getsize(grid.path)
         info["bytes"] = size
         if whole_file and size <= FULL_HASH_BYTES:
-            whole = hashlib.sha256()
-            with open(grid.path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 22), b""):
-                    whole.update(block)
-            info["sha256"] = whole.hexdigest()
+            info["sha256"] = file_sha256(grid.path)
     return info
 
 

@@ -11,13 +11,8 @@ from spectral_cvae.grid.groups import base_model_keys
 from spectral_cvae.grid.wavelength import log_uniform_grid
 from spectral_cvae.model import load_model
 from spectral_cvae.model.physics import PhysicsConfig, fit_basis, to_logit
-from spectral_cvae.model.physics_training import (
-    file_sha256,
-    load_base_grids,
-    log_base_flux,
-    train_physics,
-)
-from spectral_cvae.provenance import recorded_split, recorded_training_keys
+from spectral_cvae.model.physics_training import load_base_grids, log_base_flux, train_physics
+from spectral_cvae.provenance import file_sha256, recorded_split, recorded_training_keys
 from spectral_cvae.starter import load_starter_base_grid, starter_path
 
 POINTS = np.array([[5800.0, 4.4, 3.0, 0.0, 1.0, 60000.0], [9500.0, 4.0, 150.0, -0.7, 2.0, 3000.0]])

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spectral_cvae.model.physics_training import file_sha256
 from spectral_cvae.pretrained import CHECK, load_pretrained, pretrained_path, starter_check
-from spectral_cvae.provenance import recorded_split
+from spectral_cvae.provenance import file_sha256, recorded_split
 from spectral_cvae.starter import starter_path
 
 REFERENCE_GRID_SHA256 = "724f5d88662a8f4df2eda39abf1ce2ffac137bc033925a179ccb5d5c7ef9c01d"

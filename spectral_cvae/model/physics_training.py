@@ -11,7 +11,6 @@ resumable after every ``checkpoint_every`` epochs like :func:`~spectral_cvae.mod
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -26,20 +25,11 @@ from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid, concatenate_grids
 from ..grid.wavelength import log_uniform_grid, paper_wavelength
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace, base_space
-from ..provenance import describe_training
+from ..provenance import describe_training, file_sha256
 from .broadening_layers import BASE_WINDOW
 from .generator import SpectrumGenerator
 from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
 from .training import TrainingCheckpoint, finish, paper_callbacks
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_base_grids(paths: list[str | os.PathLike] | None = None) -> SpectralGrid:
@@ -215,4 +205,4 @@ def train_physics(
     return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
 
 
-__all__ = ["file_sha256", "load_base_grids", "log_base_flux", "train_physics"]
+__all__ = ["load_base_grids", "log_base_flux", "train_physics"]
