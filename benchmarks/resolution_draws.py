@@ -1,12 +1,14 @@
 """How to draw R and how to give it to the six-parameter CVAE, chosen by the numbers.
 
 Four ``demo``-preset CVAEs are trained on the starter grid's training stars (split by base
-model, seed 0), each for ``--time-limit`` seconds: R drawn uniformly (the paper's) or
-log-uniformly, and conditioned on R or on log R (``PAPER_SPACE.with_scales(resolution="log")``).
+model, seed 0), each for ``--epochs`` epochs: R drawn uniformly (the paper's) or
+log-uniformly, and conditioned on R or on log R (``PAPER_SPACE.with_scales(resolution="log")``),
+for the same number of epochs (``--epochs``; early stopping off) so that machine load does not
+decide the comparison.
 All four are tested on the same held-out stars, broadened to fresh draws with log-uniform R
 (so every decade of R is tested), by R bin::
 
-    python benchmarks/resolution_draws.py --time-limit 240
+    python benchmarks/resolution_draws.py --epochs 12
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import numpy as np
 from spectral_cvae.evaluation.breakdown import breakdown_table, format_table, residual_breakdown
 from spectral_cvae.grid import augment
 from spectral_cvae.grid.store import in_memory_grid
-from spectral_cvae.model import CVAEConfig, TimeLimit, train
+from spectral_cvae.model import CVAEConfig, train
 from spectral_cvae.parameters import PAPER_SPACE
 from spectral_cvae.starter import load_starter_base_grid
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-limit", type=float, default=240.0, help="seconds per model")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs per model")
     parser.add_argument("--draws", type=int, default=4, help="(v sin i, R) pairs per star")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
@@ -61,14 +63,8 @@ def main() -> None:
                 grid.base_model,
             )
             split = view.split(test=0, validation=0.1, seed=args.seed)  # test stars held out
-            generator = train(
-                view,
-                CVAEConfig.preset("demo"),
-                split=split,
-                seed=args.seed,
-                callbacks=[TimeLimit(args.time_limit)],
-                verbose=0,
-            )
+            config = CVAEConfig.preset("demo", epochs=args.epochs, patience=args.epochs)
+            generator = train(view, config, split=split, seed=args.seed, verbose=0)
             tested = in_memory_grid(
                 test.wavelength,
                 test.flux,
