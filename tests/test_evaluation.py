@@ -238,6 +238,7 @@ def test_evaluate_model_writes_every_number_figure_and_summary(grid_file, tmp_pa
         delta = rng.normal(0.0, 1e-3, (grid.n_spectra, grid.n_pixels))
         split = grid.split(test=0.2, validation=0.2, seed=1)
         inverter = PCAInverter(n_components=4, hidden=(16,), epochs=3, batch_size=16)
+        given = dict(vars(inverter))
         report = evaluate_model(
             OffsetGenerator(grid, delta),
             grid,
@@ -249,6 +250,9 @@ def test_evaluate_model_writes_every_number_figure_and_summary(grid_file, tmp_pa
             synthesis=False,
             progress=False,
         )
+    # A copy was fitted: the caller's inverter is the unfitted object it was.
+    assert not inverter.is_fitted and vars(inverter) == given
+    assert PCAInverter.load(tmp_path / "report" / "inverter.npz").get_params() == given
     out = tmp_path / "report"
     for name in (
         "report.json",

@@ -172,3 +172,92 @@ def test_invert_command_reads_grids_fits_and_text(toy_grid, fitted, tmp_path, ca
     assert spectra.flux.shape == (1, 300)
     assert main(["invert", "--model", str(model), "--spectra", str(text)]) == 2
     assert "does not cover the requested" in capsys.readouterr().err
+
+
+def test_get_params_and_set_params_follow_the_clone_contract():
+    hidden = (32, 16)
+    inverter = PCAInverter(n_components=7, hidden=hidden, epochs=5, seed=3)
+    params = inverter.get_params(deep=True)
+    assert set(params) == {
+        "n_components",
+        "hidden",
+        "learning_rate",
+        "batch_size",
+        "epochs",
+        "patience",
+        "lr_patience",
+        "lr_factor",
+        "min_learning_rate",
+        "pca_iterations",
+        "seed",
+        "verbose",
+    }
+    # clone(): each parameter is the object given, and a rebuilt estimator has the same ones.
+    assert params["hidden"] is hidden and params == inverter.get_params(deep=False)
+    clone = type(inverter)(**inverter.get_params())
+    assert clone is not inverter and not clone.is_fitted
+    for name, value in inverter.get_params().items():
+        assert clone.get_params()[name] is value, name
+    assert inverter.set_params(epochs=9, hidden=(8,)) is inverter
+    assert inverter.epochs == 9 and inverter.hidden == (8,)
+    with pytest.raises(GridInputError, match="no parameter 'n_layers'.*n_components"):
+        inverter.set_params(epochs=1, n_layers=3)
+    assert inverter.epochs == 9  # nothing changed by a refused call
+
+
+def test_loading_gives_back_the_hidden_widths_as_a_tuple(fitted, tmp_path):
+    loaded = PCAInverter.load(fitted.save(tmp_path / "inverter.npz"))
+    assert loaded.hidden == (128, 64) and isinstance(loaded.hidden, tuple)
+
+
+def test_fitting_leaves_the_global_random_generators_as_they_were(toy_grid):
+    import random
+
+    grid, split = toy_grid
+    np.random.seed(12345)  # noqa: NPY002 - the global generator is what is checked
+    random.seed(54321)
+    expected_numpy, expected_python = np.random.random(3), random.random()  # noqa: NPY002
+    np.random.seed(12345)  # noqa: NPY002
+    random.seed(54321)
+    PCAInverter(n_components=4, hidden=(8,), epochs=2, batch_size=64, seed=5).fit(grid, split)
+    np.testing.assert_array_equal(np.random.random(3), expected_numpy)  # noqa: NPY002
+    assert random.random() == expected_python
+
+
+def test_fitting_twice_with_one_seed_gives_the_same_network(toy_grid):
+    grid, split = toy_grid
+    first, second = (
+        PCAInverter(n_components=4, hidden=(8,), epochs=2, batch_size=64, seed=5).fit(grid, split)
+        for _ in range(2)
+    )
+    for (kernel_a, bias_a), (kernel_b, bias_b) in zip(first.weights_, second.weights_):
+        np.testing.assert_array_equal(kernel_a, kernel_b)
+        np.testing.assert_array_equal(bias_a, bias_b)
+
+
+def test_fit_shows_the_epochs_and_the_time_left_when_asked(toy_grid, capsys):
+    grid, split = toy_grid
+    PCAInverter(n_components=4, hidden=(8,), epochs=3, patience=10, batch_size=64).fit(
+        grid, split, progress=True
+    )
+    shown = capsys.readouterr().err
+    assert "inverter, epochs" in shown and "3/3" in shown
+    assert "epoch/s" in shown or "s/epoch" in shown  # the rate, whichever way tqdm gives it
+    PCAInverter(n_components=4, hidden=(8,), epochs=3, patience=10, batch_size=64).fit(
+        grid, split, progress=False
+    )
+    assert "inverter, epochs" not in capsys.readouterr().err
+
+
+def test_keras_seeded_gives_the_generators_back_even_after_an_error():
+    import random
+
+    from spectral_cvae.seeding import keras_seeded
+
+    numpy_state, python_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    with pytest.raises(RuntimeError, match="inside"), keras_seeded(3):
+        np.random.random(5)  # noqa: NPY002
+        raise RuntimeError("inside")
+    after = np.random.get_state()  # noqa: NPY002
+    np.testing.assert_array_equal(after[1], numpy_state[1])
+    assert after[2] == numpy_state[2] and random.getstate() == python_state

@@ -15,6 +15,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="residual statistics, heat map, marginals, inverter accuracy and speed of a model",
+        description="Validate a trained CVAE as the paper does and write a report. Unless "
+        "--inverter or --no-inverter is given, the paper-size PCA inverter (hidden layers "
+        "5000 2000 1000 64, up to 1000 epochs with early stopping) is fitted on the training "
+        "split first, which can take long on a CPU. On a terminal a progress bar shows the "
+        "epochs, their rate and the time left if every epoch runs; --inverter-hidden and "
+        "--inverter-epochs make the inverter smaller.",
     )
     evaluate.add_argument("--model", type=Path, required=True, help="trained CVAE (.keras)")
     evaluate.add_argument("--grid", type=Path, required=True, help="the grid it was trained on")
@@ -34,8 +40,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--inverter",
         type=Path,
-        help="a saved PCA inverter to use (default: fit the paper's on the training split "
-        "and save it as <out>/inverter.npz)",
+        help="a saved PCA inverter to use (default: fit the paper-size one on the training "
+        "split and save it as <out>/inverter.npz)",
     )
     evaluate.add_argument(
         "--no-inverter", action="store_true", help="skip the inverter's accuracy table"
@@ -48,7 +54,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="hidden layer widths of a fitted inverter (default the paper's 5000 2000 1000 64)",
     )
     evaluate.add_argument(
-        "--inverter-epochs", type=count(1), help="largest number of epochs of a fitted inverter"
+        "--inverter-epochs",
+        type=count(1),
+        help="largest number of epochs of a fitted inverter (default 1000; early stopping "
+        "usually ends sooner)",
     )
     evaluate.add_argument(
         "--pair",
@@ -106,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
             if args.inverter_epochs:
                 options["epochs"] = args.inverter_epochs
             inverter = PCAInverter(**options)
+            if not args.no_inverter:
+                print(
+                    f"the PCA inverter (hidden {' '.join(map(str, inverter.hidden))}, at most "
+                    f"{inverter.epochs} epochs) is fitted after the residuals; its progress bar "
+                    "gives the time left"
+                )
         report = evaluate_model(
             generator,
             grid,

@@ -9,6 +9,7 @@ NumPy and a saved inverter loads without TensorFlow.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -26,6 +27,7 @@ from ..grid.store import SpectralGrid
 from ..grid.validation import check_normalized
 from ..grid.wavelength import check_wavelength, resample
 from ..parameters import ParameterSpace
+from ..seeding import keras_seeded
 from .pca import PCABasis, fit_pca
 
 FORMAT = "spectral-cvae pca-inverter"
@@ -119,22 +121,55 @@ class PCAInverter:
         self.seed = seed
         self.verbose = verbose
 
-    def get_params(self) -> dict:
-        """The constructor's arguments, as given."""
-        return {
-            "n_components": self.n_components,
-            "hidden": [int(h) for h in self.hidden],
-            "learning_rate": self.learning_rate,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-            "patience": self.patience,
-            "lr_patience": self.lr_patience,
-            "lr_factor": self.lr_factor,
-            "min_learning_rate": self.min_learning_rate,
-            "pca_iterations": self.pca_iterations,
-            "seed": self.seed,
-            "verbose": self.verbose,
-        }
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        """The constructor's argument names: the hyper-parameters, and nothing else."""
+        signature = inspect.signature(cls.__init__)
+        return [name for name in signature.parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's arguments, as given (the objects themselves, not copies).
+
+        ``type(inverter)(**inverter.get_params())`` is an unfitted inverter with the same
+        hyper-parameters: the contract of scikit-learn's ``clone``.
+
+        Parameters
+        ----------
+        deep
+            Accepted for scikit-learn compatibility; no hyper-parameter is itself an
+            estimator, so deep and shallow parameters are the same.
+
+        Returns
+        -------
+        dict
+            Argument name to value, for every argument of the constructor.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: object) -> PCAInverter:
+        """Set hyper-parameters by name, as the constructor would; learned state is kept.
+
+        Returns
+        -------
+        PCAInverter
+            ``self``.
+
+        Raises
+        ------
+        GridInputError
+            (a ValueError) naming an argument the constructor does not have, before any
+            parameter is changed.
+        """
+        names = self._param_names()
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise GridInputError(
+                f"PCAInverter has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are {', '.join(names)}"
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def __repr__(self) -> str:
         return f"PCAInverter(n_components={self.n_components}, hidden={tuple(self.hidden)})"
@@ -146,7 +181,11 @@ class PCAInverter:
 
     # -- training ------------------------------------------------------------------------
     def fit(
-        self, grid: SpectralGrid, split: GridSplit | None = None, read_batch_size: int = 1024
+        self,
+        grid: SpectralGrid,
+        split: GridSplit | None = None,
+        read_batch_size: int = 1024,
+        progress: bool | None = False,
     ) -> PCAInverter:
         """Learn the PCA basis and the network from the grid's training spectra.
 
@@ -160,11 +199,22 @@ class PCAInverter:
             ``grid.split()`` (80 / 10 / 10 %, seed 0). The test spectra are not touched.
         read_batch_size
             Spectra read per step.
+        progress
+            Show a progress bar of the epochs with their rate and the time left if all
+            ``epochs`` run (early stopping usually ends sooner); None shows it only on a
+            terminal.
 
         Returns
         -------
         PCAInverter
             ``self``, fitted.
+
+        Notes
+        -----
+        The PCA start uses a local generator seeded with ``seed``. The network's weights and
+        shuffles are seeded by :func:`keras.utils.set_random_seed`, the only call that seeds
+        everything Keras draws from; the global generators of Python and NumPy are restored
+        afterwards (see :func:`~spectral_cvae.seeding.keras_seeded`).
         """
         import keras
 
@@ -197,9 +247,6 @@ class PCAInverter:
         validation = inputs_and_targets(split.validation) if len(split.validation) else None
         monitor = "val_loss" if validation is not None else "loss"
 
-        keras.utils.set_random_seed(self.seed)
-        model = _network(self.n_components, self.hidden, len(grid.space))
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
         callbacks = [
             keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=self.patience, restore_best_weights=True
@@ -210,10 +257,15 @@ class PCAInverter:
                 patience=self.lr_patience,
                 min_lr=self.min_learning_rate,
             ),
+            _epoch_progress(
+                self.epochs, monitor, disable=None if progress is None else not progress
+            ),
         ]
-        with warnings.catch_warnings():
+        with keras_seeded(self.seed), warnings.catch_warnings():
             # Keras 3.15 converts the learning rate with np.array(copy=False) every epoch.
             warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+            model = _network(self.n_components, self.hidden, len(grid.space))
+            model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
             history = model.fit(
                 x_train,
                 y_train,
@@ -353,7 +405,7 @@ class PCAInverter:
         arrays = {
             "format": np.array(FORMAT),
             "format_version": np.array(FORMAT_VERSION),
-            "hyperparameters": np.array(json.dumps(self.get_params())),
+            "hyperparameters": np.array(json.dumps(self._params_for_json())),
             "space": np.array(self.space_.to_json()),
             "history": np.array(json.dumps(self.history_)),
             "wavelength": self.wavelength_,
@@ -372,6 +424,10 @@ class PCAInverter:
             np.savez(buffer, **arrays)
             temporary.write_bytes(buffer.getvalue())
         return Path(path)
+
+    def _params_for_json(self) -> dict:
+        """The hyper-parameters as JSON holds them (``hidden`` a list of ints)."""
+        return {**self.get_params(), "hidden": [int(width) for width in self.hidden]}
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PCAInverter:
@@ -398,7 +454,9 @@ class PCAInverter:
                 f"this spectral-cvae understands ({FORMAT_VERSION}); upgrade spectral-cvae"
             )
         try:
-            inverter = cls(**json.loads(str(data["hyperparameters"])))
+            params = json.loads(str(data["hyperparameters"]))
+            # JSON has no tuples: the widths come back as the tuple the constructor is given.
+            inverter = cls(**{**params, "hidden": tuple(params["hidden"])})
             inverter.pca_ = PCABasis(
                 mean=data["pca_mean"],
                 components=data["pca_components"],
@@ -441,6 +499,31 @@ class PCAInverter:
                     f"expected {tuple(wanted)} ({n_pixels} wavelengths, {k} components, "
                     f"{len(self.space_)} parameters)"
                 )
+
+
+def _epoch_progress(epochs: int, monitor: str, disable: bool | None):
+    """A Keras callback: a tqdm bar of the epochs, their rate and the time left for all.
+
+    The time left assumes every one of ``epochs`` runs; early stopping usually ends sooner.
+    """
+    import keras
+    from tqdm.auto import tqdm
+
+    class EpochProgress(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.bar = tqdm(
+                total=epochs, unit="epoch", desc="inverter, epochs (at most)", disable=disable
+            )
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs and monitor in logs:
+                self.bar.set_postfix({monitor: f"{float(logs[monitor]):.3g}"}, refresh=False)
+            self.bar.update(1)
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self.bar.close()
+
+    return EpochProgress()
 
 
 def _network(n_inputs: int, hidden: Sequence[int], n_outputs: int):

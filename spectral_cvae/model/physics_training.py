@@ -26,6 +26,7 @@ from ..grid.store import SpectralGrid, concatenate_grids
 from ..grid.wavelength import log_uniform_grid, paper_wavelength
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace, base_space
 from ..provenance import describe_training, file_sha256
+from ..seeding import keras_seeded
 from .broadening_layers import BASE_WINDOW
 from .generator import SpectrumGenerator
 from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
@@ -159,50 +160,55 @@ def train_physics(
     coefficients = basis.coefficients(flux, config.flux_scale)
     del flux  # training runs in the basis: the spectra are no longer needed
 
-    keras.utils.set_random_seed(seed)
-    provenance = describe_training(base, split, seed)
-    provenance["generator"] = "physics-aware CVAE: base spectrum network + exact broadening"
-    provenance["basis_variance_kept"] = basis.explained
-    metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
-    model = PhysicsCVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    model.build_all()
-    model.basis.set_basis(basis.mean, basis.scale, basis.components)
+    # Keras's weights and shuffles are seeded; the caller's generators are left as found.
+    with keras_seeded(seed):
+        provenance = describe_training(base, split, seed)
+        provenance["generator"] = "physics-aware CVAE: base spectrum network + exact broadening"
+        provenance["basis_variance_kept"] = basis.explained
+        metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
+        model = PhysicsCVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model.build_all()
+        model.basis.set_basis(basis.mean, basis.scale, basis.components)
 
-    n_train = len(split.train)
-    has_validation = len(split.validation) > 0
-    # Validation watches generation itself (z = 0), not the encoder-aided reconstruction.
-    monitor = "val_generation_loss" if has_validation else "reconstruction_loss"
-    reduce_lr, early_stopping = paper_callbacks(config, monitor)
-    identity = {"config": config.to_dict(), "grid": provenance["grid"], "split": split.to_dict()}
-    history_json = out.with_name(out.stem + ".history.json") if out is not None else None
-    checkpoint = TrainingCheckpoint(
-        None if checkpoint_dir is None else Path(checkpoint_dir),
-        monitor,
-        identity,
-        [reduce_lr, early_stopping],
-        history_json,
-        every=checkpoint_every,
-    )
-    initial_epoch = checkpoint.resume(model)
-    validation = (
-        ((coefficients[n_train:], conditions[n_train:]), coefficients[n_train:])
-        if has_validation
-        else None
-    )
-    if initial_epoch < config.epochs:
-        model.fit(
-            (coefficients[:n_train], conditions[:n_train]),
-            coefficients[:n_train],
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            validation_data=validation,
-            shuffle=True,
-            callbacks=[reduce_lr, early_stopping, checkpoint, *callbacks],
-            verbose=verbose,
+        n_train = len(split.train)
+        has_validation = len(split.validation) > 0
+        # Validation watches generation itself (z = 0), not the encoder-aided reconstruction.
+        monitor = "val_generation_loss" if has_validation else "reconstruction_loss"
+        reduce_lr, early_stopping = paper_callbacks(config, monitor)
+        identity = {
+            "config": config.to_dict(),
+            "grid": provenance["grid"],
+            "split": split.to_dict(),
+        }
+        history_json = out.with_name(out.stem + ".history.json") if out is not None else None
+        checkpoint = TrainingCheckpoint(
+            None if checkpoint_dir is None else Path(checkpoint_dir),
+            monitor,
+            identity,
+            [reduce_lr, early_stopping],
+            history_json,
+            every=checkpoint_every,
         )
-    return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
+        initial_epoch = checkpoint.resume(model)
+        validation = (
+            ((coefficients[n_train:], conditions[n_train:]), coefficients[n_train:])
+            if has_validation
+            else None
+        )
+        if initial_epoch < config.epochs:
+            model.fit(
+                (coefficients[:n_train], conditions[:n_train]),
+                coefficients[:n_train],
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                validation_data=validation,
+                shuffle=True,
+                callbacks=[reduce_lr, early_stopping, checkpoint, *callbacks],
+                verbose=verbose,
+            )
+        return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
 
 
 __all__ = ["load_base_grids", "log_base_flux", "train_physics"]

@@ -26,6 +26,7 @@ from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..grid.wavelength import paper_wavelength
 from ..provenance import describe_training
+from ..seeding import keras_seeded
 from .artifact import save_model
 from .config import CVAEConfig
 from .cvae import CVAE
@@ -338,7 +339,12 @@ def train(
     grid, opened = _open(grid)
     # One run per output: a second would take over the first's live checkpoint.
     lock = exclusive(out, "training run") if out is not None else contextlib.nullcontext()
-    with lock, contextlib.closing(grid) if opened else contextlib.nullcontext():
+    # keras_seeded: Keras's weights and shuffles are seeded; the caller's generators are not.
+    with (
+        lock,
+        contextlib.closing(grid) if opened else contextlib.nullcontext(),
+        keras_seeded(seed),
+    ):
         split = _split(grid, split, config, seed)
         if is_base_grid(grid):
             space = augmented_space(grid.space)
@@ -350,7 +356,6 @@ def train(
         if checkpoint_dir is not None and not resume:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
-        keras.utils.set_random_seed(seed)
         provenance = describe_training(grid, split, seed)
         metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
         model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
