@@ -11,6 +11,40 @@ from spectral_cvae.grid.wavelength import uniform_grid
 from spectral_cvae.model import CVAEConfig
 from spectral_cvae.parameters import PAPER_SPACE
 
+MISSING_TOOLS = (
+    (
+        ("SYNSPEC", "gfortran"),
+        "SYNSPEC",
+        "apt-get install -y gfortran && spectral-cvae synspec install",
+    ),
+    (("chromium", "playwright"), "Chromium", "apt-get install -y chromium"),
+    (("jax is not installed",), "JAX", "pip install -r requirements/lock-jax.txt"),
+)
+"""(words in a skip reason, the missing tool, the one command that enables its tests)."""
+
+
+def skipped_for_missing_tools(reports) -> dict[str, tuple[str, int]]:
+    """Skipped tests counted by the tool they miss: tool -> (command, number of tests)."""
+    found: dict[str, tuple[str, int]] = {}
+    for report in reports:
+        longrepr = getattr(report, "longrepr", None)
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+        for words, tool, command in MISSING_TOOLS:
+            if any(word.lower() in reason.lower() for word in words):
+                found[tool] = (command, found.get(tool, (command, 0))[1] + 1)
+                break
+    return found
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """End with what was skipped for a missing tool and the command that installs it."""
+    found = skipped_for_missing_tools(terminalreporter.stats.get("skipped", []))
+    if not found:
+        return
+    terminalreporter.section("skipped for a missing tool", sep="-", yellow=True)
+    for tool, (command, n) in found.items():
+        terminalreporter.write_line(f"{n} test(s) need {tool}; to run them: {command}")
+
 
 def tiny_config(**overrides) -> CVAEConfig:
     """A CVAE small enough to train in a second or two on a 2-core CPU."""
