@@ -73,7 +73,7 @@ PAPER_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("vmic", "km / s", 0.0, 4.0, "microturbulence"),
     Parameter("resolution", "", 1000.0, 115000.0, "R"),
 )
-"""The paper's parameters and ranges (MISSION table; Gebran & Bentley 2025, section 2)."""
+"""The paper's parameters and ranges (Gebran & Bentley 2025, section 2)."""
 
 
 class ParameterSpace:

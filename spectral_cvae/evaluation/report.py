@@ -44,7 +44,7 @@ PAPER = {
     "table3_columns": ["train", "validation", "test", "generated"],
     "speedup": "about two orders of magnitude over line-by-line radiative transfer",
 }
-"""The paper's published validation numbers (MISSION.md; the paper's section 4, Table 3)."""
+"""The paper's published validation numbers (Gebran & Bentley 2025, section 4 and Table 3)."""
 TABLE_PARTS = ("train", "validation", "test", "generated")
 
 
