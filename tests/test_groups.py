@@ -13,6 +13,7 @@ from spectral_cvae.grid import GridSplit, SpectralGrid
 from spectral_cvae.grid.augment import augment, unseen_stars
 from spectral_cvae.grid.groups import base_model_keys, decode_keys, encode_keys
 from spectral_cvae.grid.splits import BY_BASE_MODEL, BY_ROW_LEAKY
+from spectral_cvae.grid.store import concatenate_grids, in_memory_grid
 from spectral_cvae.grid.wavelength import uniform_grid
 from spectral_cvae.parameters import BASE_SPACE
 from spectral_cvae.provenance import describe_training
@@ -181,3 +182,35 @@ def test_another_grid_is_tested_whole_and_checked_star_by_star(base, broadened):
     fresh_draws_of_seen_stars = augment(base, 2, seed=11, wavelength=OUT)
     with pytest.raises(SeenBaseModelsError, match="18 of 24 test spectra \\(9 base models\\)"):
         held_out_split(model, fresh_draws_of_seen_stars)
+
+
+def with_physics(grid: SpectralGrid, **physics) -> SpectralGrid:
+    """The same spectra, recorded as computed with other physics."""
+    return in_memory_grid(
+        grid.wavelength,
+        grid.read_flux(),
+        grid.parameters,
+        grid.space,
+        {**grid.provenance, "physics": physics},
+        grid.base_model,
+    )
+
+
+def test_grids_of_different_physics_are_not_joined_unless_asked(base):
+    helium = with_physics(base, helium_i_lines=True)
+    assert concatenate_grids([base, with_physics(base, helium_i_lines=False)]).n_spectra == 24
+    with pytest.raises(GridInputError, match="cannot join grids of different physics.*helium_i_lines': True"):
+        concatenate_grids([base, helium])
+    joined = concatenate_grids([base, helium], allow_other_physics=True)
+    assert len(np.unique(joined.base_model)) == 24
+
+
+def test_a_model_is_not_tested_on_a_grid_of_other_physics_unless_asked(base, broadened):
+    split = broadened.split(test=0.25, validation=0.25, seed=2)
+    model = RecordedModel(broadened, split)
+    seen = base_model_keys(broadened.parameters[np.r_[split.train, split.validation]], broadened.space)
+    other = unseen_stars(with_physics(base, helium_i_lines=True), seen, 2, seed=5, wavelength=OUT)
+    with pytest.raises(GridInputError, match="cannot test a model on a grid of other physics"):
+        held_out_split(model, other)
+    used, _ = held_out_split(model, other, allow_other_physics=True)
+    assert len(used.test) == other.n_spectra

@@ -31,6 +31,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "its training grid; every spectrum of any other grid)",
     )
     evaluate.add_argument(
+        "--allow-other-physics",
+        action="store_true",
+        help="test on a grid computed with other physics (He I, molecules) than the model's",
+    )
+    evaluate.add_argument(
         "--allow-seen-base-models",
         action="store_true",
         help="test on stars (base models) the model was trained on: measures a leaky split "
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             inverter=inverter,
             allow_seen_base_models=args.allow_seen_base_models,
+            allow_other_physics=args.allow_other_physics,
             accuracy=not args.no_inverter,
             pair=tuple(args.pair),
             bins=tuple(args.bins),

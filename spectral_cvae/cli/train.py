@@ -118,6 +118,11 @@ def add_physics_command(commands: argparse._SubParsersAction) -> None:
         "always included",
     )
     physics.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
+    physics.add_argument(
+        "--allow-other-physics",
+        action="store_true",
+        help="join base grids computed with different physics (He I, molecules)",
+    )
     overrides = physics.add_argument_group("overrides of the physics preset")
     for name, kind, text in PHYSICS_OVERRIDES:
         overrides.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
@@ -152,7 +157,7 @@ def run_physics(args: argparse.Namespace) -> int:
 def _train_physics(args: argparse.Namespace, config: object) -> int:
     from ..model import TimeLimit, load_base_grids, train_physics
 
-    base = load_base_grids(args.base_grid)
+    base = load_base_grids(args.base_grid, allow_other_physics=args.allow_other_physics)
     for record in base.provenance["base_grids"]:
         print(f"base grid {record['file']}: {record['n_models']} models, sha256 {record['sha256']}")
     start = time.perf_counter()

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import GridInputError
 from ..grid.groups import base_model_keys
+from ..grid.physics import check_same_physics
 from ..grid.splits import BY_BASE_MODEL, GridSplit
 from ..grid.store import SpectralGrid
 from ..provenance import recorded_split, recorded_training_keys, same_grid
@@ -44,6 +45,7 @@ def held_out_split(
     grid: SpectralGrid,
     split: GridSplit | None = None,
     allow_seen_base_models: bool = False,
+    allow_other_physics: bool = False,
 ) -> tuple[GridSplit, dict]:
     """The split to test ``generator`` on, checked against its training base models.
 
@@ -58,6 +60,8 @@ def held_out_split(
     allow_seen_base_models
         Test on base models seen in training anyway (to measure a leaky split on purpose);
         the returned description says how many were seen.
+    allow_other_physics
+        Test on a grid whose recorded physics differs from the training grid's.
 
     Returns
     -------
@@ -73,8 +77,19 @@ def held_out_split(
     ------
     SeenBaseModelsError
         If test spectra belong to base models seen in training, naming how many.
+    GridInputError
+        If the grid's physics differs from the training grid's (see
+        :mod:`spectral_cvae.grid.physics`).
     """
     provenance = dict(getattr(generator, "provenance", None) or {})
+    if "grid_provenance" in provenance and not allow_other_physics:
+        check_same_physics(
+            {
+                "the model's training grid": provenance["grid_provenance"],
+                str(grid.path or "the test grid"): grid.provenance,
+            },
+            "cannot test a model on a grid of other physics than it was trained on",
+        )
     if split is not None:
         origin = "given"
         if split.n_spectra != grid.n_spectra:

@@ -55,6 +55,7 @@ def evaluate_model(
     out_dir: str | os.PathLike,
     *,
     allow_seen_base_models: bool = False,
+    allow_other_physics: bool = False,
     inverter: PCAInverter | str | os.PathLike | None = None,
     accuracy: bool = True,
     pair: tuple[str, str] = ("teff", "logg"),
@@ -88,6 +89,8 @@ def evaluate_model(
     allow_seen_base_models
         Measure test spectra of base models seen in training anyway (a leaky split, on
         purpose); the report says how many there were.
+    allow_other_physics
+        Test on a grid computed with other physics than the model's training grid.
     inverter
         For the accuracy table: a fitted :class:`~spectral_cvae.inversion.PCAInverter`, a
         path to a saved one, an unfitted one whose copy is fitted on ``split`` (the object
@@ -127,7 +130,9 @@ def evaluate_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_compatible(generator, grid)
-    split, held_out = held_out_split(generator, grid, split, allow_seen_base_models)
+    split, held_out = held_out_split(
+        generator, grid, split, allow_seen_base_models, allow_other_physics
+    )
     if accuracy and not len(split.train) and not _is_fitted(inverter):
         raise GridInputError(
             "the test grid has no training spectra to fit the PCA inverter on: pass a fitted "

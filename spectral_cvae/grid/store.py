@@ -30,6 +30,7 @@ from ..errors import GridFileError, GridInputError, SpectrumIndexError, where
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
 from .groups import UNKNOWN, check_base_models, infer_base_models
+from .physics import check_same_physics
 from .splits import GridSplit
 from .validation import CheckedBatch, OutOfRangePolicy, check_batch
 from .wavelength import check_wavelength
@@ -497,7 +498,11 @@ def in_memory_grid(
     return grid
 
 
-def concatenate_grids(grids: list[SpectralGrid], provenance: Mapping | None = None) -> SpectralGrid:
+def concatenate_grids(
+    grids: list[SpectralGrid],
+    provenance: Mapping | None = None,
+    allow_other_physics: bool = False,
+) -> SpectralGrid:
     """One in-memory grid holding the spectra of several, in order.
 
     Parameters
@@ -507,6 +512,9 @@ def concatenate_grids(grids: list[SpectralGrid], provenance: Mapping | None = No
         reference chunks of more base models).
     provenance
         Provenance of the result; default a list of the parts' provenance.
+    allow_other_physics
+        Join grids whose recorded physics differ (refused by default; see
+        :mod:`spectral_cvae.grid.physics`).
 
     Returns
     -------
@@ -516,10 +524,19 @@ def concatenate_grids(grids: list[SpectralGrid], provenance: Mapping | None = No
     Raises
     ------
     GridInputError
-        If the parts differ in wavelengths or parameter space, naming the first that does.
+        If the parts differ in wavelengths, parameter space or physics, naming the first that
+        does.
     """
     if not grids:
         raise GridInputError("no grids to concatenate")
+    if not allow_other_physics:
+        check_same_physics(
+            {
+                str(g.path or g.provenance.get("packed_file") or f"grid {k}"): g.provenance
+                for k, g in enumerate(grids)
+            },
+            "cannot join grids of different physics",
+        )
     first = grids[0]
     for k, grid in enumerate(grids[1:], start=1):
         if grid.space != first.space or not np.array_equal(grid.wavelength, first.wavelength):

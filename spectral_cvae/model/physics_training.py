@@ -33,7 +33,9 @@ from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
 from .training import TrainingCheckpoint, finish, paper_callbacks
 
 
-def load_base_grids(paths: list[str | os.PathLike] | None = None) -> SpectralGrid:
+def load_base_grids(
+    paths: list[str | os.PathLike] | None = None, allow_other_physics: bool = False
+) -> SpectralGrid:
     """The shipped starter base grid, plus packed base grids of more models, as one grid.
 
     Parameters
@@ -41,6 +43,8 @@ def load_base_grids(paths: list[str | os.PathLike] | None = None) -> SpectralGri
     paths
         Packed base grids (``spectral_cvae.starter.read_packed_base_grid`` format), e.g. the
         reference chunks built by ``spectral-cvae grid build``; None: the starter grid only.
+    allow_other_physics
+        Join grids whose recorded physics differ (refused by default).
 
     Returns
     -------
@@ -57,7 +61,7 @@ def load_base_grids(paths: list[str | os.PathLike] | None = None) -> SpectralGri
     for part, record in zip(parts, files):
         record["n_models"] = len(part)
         record["provenance"] = part.provenance
-    return concatenate_grids(parts, {"base_grids": files})
+    return concatenate_grids(parts, {"base_grids": files}, allow_other_physics)
 
 
 def log_base_flux(
