@@ -100,8 +100,32 @@ def build_decoder(config: CVAEConfig, n_pixels: int, n_conditions: int = 6) -> k
     return keras.Model([z, condition], flux, name="decoder")
 
 
+class SpectrumModel(keras.Model):
+    """What every spectral-cvae Keras model shares: its constructor record and its optimizer.
+
+    Subclasses take ``(config, n_pixels, n_conditions, seed, metadata)`` and set those
+    attributes; :meth:`get_config` records them, so saving and loading need nothing more.
+    """
+
+    def build_optimizer(self) -> None:
+        """Create the optimizer's variables, if the model is compiled, without data."""
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.trainable_variables)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "config": self.config.to_dict(),
+            "n_pixels": self.n_pixels,
+            "n_conditions": self.n_conditions,
+            "seed": self.seed,
+            "metadata": self.metadata,
+        }
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class CVAE(keras.Model):
+class CVAE(SpectrumModel):
     """Conditional VAE over spectra of ``n_pixels`` conditioned on ``n_conditions`` values.
 
     Parameters
@@ -171,16 +195,4 @@ class CVAE(keras.Model):
         flux = ops.zeros((1, self.n_pixels))
         condition = ops.zeros((1, self.n_conditions))
         self([flux, condition])
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.trainable_variables)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "config": self.config.to_dict(),
-            "n_pixels": self.n_pixels,
-            "n_conditions": self.n_conditions,
-            "seed": self.seed,
-            "metadata": self.metadata,
-        }
+        self.build_optimizer()

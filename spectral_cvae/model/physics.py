@@ -26,7 +26,7 @@ from ..errors import GridInputError
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace
 from .broadening_layers import BASE_VELOCITY_STEP, BASE_WINDOW, Broadening
 from .config import CVAEConfig
-from .cvae import PACKAGE, ClipLogVariance, Sampling, kl_divergence
+from .cvae import PACKAGE, ClipLogVariance, Sampling, SpectrumModel, kl_divergence
 
 LOGIT_FLOOR = 1e-5
 """Flux / flux_scale is clipped to [floor, 1 - floor] before the logit of the PCA basis."""
@@ -231,7 +231,7 @@ def build_base_decoder(
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class PhysicsCVAE(keras.Model):
+class PhysicsCVAE(SpectrumModel):
     """A CVAE of base spectra over (Teff, log g, [M/H], xi_t), broadened exactly to six.
 
     Parameters
@@ -351,19 +351,7 @@ class PhysicsCVAE(keras.Model):
         """Create every weight (and the optimizer's, if compiled) without data."""
         self([ops.zeros((1, self.config.n_components)), ops.zeros((1, len(BASE_NAMES)))])
         self.decoder([ops.zeros((1, self.config.latent_dim)), ops.zeros((1, self.n_conditions))])
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.trainable_variables)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "config": self.config.to_dict(),
-            "n_pixels": self.n_pixels,
-            "n_conditions": self.n_conditions,
-            "seed": self.seed,
-            "metadata": self.metadata,
-        }
+        self.build_optimizer()
 
 
 def to_logit(flux: np.ndarray, flux_scale: float) -> np.ndarray:

@@ -12,7 +12,6 @@ resumable after every ``checkpoint_every`` epochs like :func:`~spectral_cvae.mod
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import keras
@@ -30,7 +29,7 @@ from ..seeding import keras_seeded
 from .broadening_layers import BASE_WINDOW
 from .generator import SpectrumGenerator
 from .physics import PhysicsConfig, PhysicsCVAE, fit_basis
-from .training import TrainingCheckpoint, finish, paper_callbacks
+from .training import checkpoint_path, finish, start_checkpoint
 
 
 def load_base_grids(
@@ -152,10 +151,7 @@ def train_physics(
         )
     wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
     out = Path(out) if out is not None else None
-    if checkpoint_dir is None and out is not None:
-        checkpoint_dir = out.with_name(out.name + ".checkpoint")
-    if checkpoint_dir is not None and not resume:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume)
 
     used = np.concatenate([split.train, split.validation])
     flux = log_base_flux(base.subset(used), config.velocity_step)
@@ -179,22 +175,9 @@ def train_physics(
         has_validation = len(split.validation) > 0
         # Validation watches generation itself (z = 0), not the encoder-aided reconstruction.
         monitor = "val_generation_loss" if has_validation else "reconstruction_loss"
-        reduce_lr, early_stopping = paper_callbacks(config, monitor)
-        identity = {
-            "config": config.to_dict(),
-            "grid": provenance["grid"],
-            "split": split.to_dict(),
-        }
-        history_json = out.with_name(out.stem + ".history.json") if out is not None else None
-        checkpoint = TrainingCheckpoint(
-            None if checkpoint_dir is None else Path(checkpoint_dir),
-            monitor,
-            identity,
-            [reduce_lr, early_stopping],
-            history_json,
-            every=checkpoint_every,
+        checkpoint, initial_epoch, built_in = start_checkpoint(
+            model, config, provenance, seed, monitor, out, checkpoint_dir, checkpoint_every
         )
-        initial_epoch = checkpoint.resume(model)
         validation = (
             ((coefficients[n_train:], conditions[n_train:]), coefficients[n_train:])
             if has_validation
@@ -209,7 +192,7 @@ def train_physics(
                 initial_epoch=initial_epoch,
                 validation_data=validation,
                 shuffle=True,
-                callbacks=[reduce_lr, early_stopping, checkpoint, *callbacks],
+                callbacks=[*built_in, *callbacks],
                 verbose=verbose,
             )
         return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)

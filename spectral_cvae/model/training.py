@@ -240,6 +240,54 @@ def paper_callbacks(
     return reduce_lr, early_stopping
 
 
+def checkpoint_path(
+    out: Path | None, checkpoint_dir: str | os.PathLike | None, resume: bool
+) -> Path | None:
+    """The run's checkpoint folder (default ``<out>.checkpoint``), emptied unless resuming."""
+    if checkpoint_dir is None and out is not None:
+        checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    if checkpoint_dir is not None and not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return None if checkpoint_dir is None else Path(checkpoint_dir)
+
+
+def start_checkpoint(
+    model: keras.Model,
+    config: CVAEConfig,
+    provenance: dict,
+    seed: int,
+    monitor: str,
+    out: Path | None,
+    checkpoint_dir: Path | None,
+    every: int,
+) -> tuple[TrainingCheckpoint, int, list[keras.callbacks.Callback]]:
+    """The paper's callbacks and a resumable checkpoint of this run (config, grid, split, seed).
+
+    Returns
+    -------
+    checkpoint, initial_epoch, callbacks
+        The checkpoint (resumed into ``model`` if one of this run exists), the epoch to start
+        at, and ``[ReduceLROnPlateau, EarlyStopping, checkpoint]`` for ``fit``.
+    """
+    reduce_lr, early_stopping = paper_callbacks(config, monitor)
+    identity = {
+        "config": config.to_dict(),
+        "grid": provenance["grid"],
+        "split": provenance["split"],
+        "seed": seed,
+    }
+    checkpoint = TrainingCheckpoint(
+        checkpoint_dir,
+        monitor,
+        identity,
+        [reduce_lr, early_stopping],
+        out.with_name(out.stem + ".history.json") if out is not None else None,
+        every=every,
+    )
+    initial_epoch = checkpoint.resume(model)
+    return checkpoint, initial_epoch, [reduce_lr, early_stopping, checkpoint]
+
+
 def finish(
     model: keras.Model,
     checkpoint: TrainingCheckpoint,
@@ -351,10 +399,7 @@ def train(
             wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
         else:
             space, wavelength = grid.space, grid.wavelength
-        if checkpoint_dir is None and out is not None:
-            checkpoint_dir = out.with_name(out.name + ".checkpoint")
-        if checkpoint_dir is not None and not resume:
-            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume)
 
         provenance = describe_training(grid, split, seed)
         metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
@@ -380,25 +425,10 @@ def train(
             else None
         )
 
-        reduce_lr, early_stopping = paper_callbacks(config, monitor)
-        history_json = out.with_name(out.stem + ".history.json") if out is not None else None
-        history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
-        identity = {
-            "config": config.to_dict(),
-            "grid": provenance["grid"],
-            "split": provenance["split"],
-            "seed": seed,
-        }
-        checkpoint = TrainingCheckpoint(
-            None if checkpoint_dir is None else Path(checkpoint_dir),
-            monitor,
-            identity,
-            [reduce_lr, early_stopping],
-            history_json,
-            every=checkpoint_every,
+        checkpoint, initial_epoch, built_in = start_checkpoint(
+            model, config, provenance, seed, monitor, out, checkpoint_dir, checkpoint_every
         )
-        initial_epoch = checkpoint.resume(model)
-        built_in: list[keras.callbacks.Callback] = [reduce_lr, early_stopping, checkpoint]
+        history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
         if history_csv is not None:
             built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
         train_data.first_epoch = initial_epoch
