@@ -146,3 +146,30 @@ def test_grid_convert_drops_out_of_range_spectra_when_asked(tmp_path, small_grid
     assert "teff = 20000 K is outside [4000, 11000]" in capsys.readouterr().err
     assert main(["grid", "convert", str(source), "--out", str(out), "--on-out-of-range", "drop"]) == 0
     assert "1 outside the parameter ranges dropped" in capsys.readouterr().out
+
+
+def test_grid_split_by_star_and_the_leaky_split_say_what_they_are(tmp_path, capsys):
+    path = build_toy_grid(tmp_path / "toy.h5", n_models=10, draws_per_model=4, seed=0)
+    assert main(["grid", "split", str(path), "--test", "0.2", "--validation", "0.2"]) == 0
+    honest = capsys.readouterr().out
+    assert "split by base_model" in honest
+    assert "10 base models; 0 of them in more than one subset, 0 test spectra" in honest
+    out = tmp_path / "leaky.json"
+    arguments = ["grid", "split", str(path), "--test", "0.2", "--validation", "0.2"]
+    assert main([*arguments, "--leaky-by-row", "--out", str(out)]) == 0
+    leaky = capsys.readouterr().out
+    assert "split by row (leaky)" in leaky and " 0 of them" not in leaky
+    assert GridSplit.load(out).by == "row (leaky)"
+
+
+def test_train_physics_trains_on_the_starter_grid_and_records_its_split(tmp_path, capsys):
+    out = tmp_path / "physics.keras"
+    arguments = ["train-physics", "--out", str(out), "--epochs", "1", "--n-components", "8",
+                 "--latent-dim", "2", "--batch-size", "128", "--quiet"]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "base grid starter-grid.h5 (shipped): 600 models, sha256" in printed
+    assert "split by base model: train 480, validation 60, test 60 stars" in printed
+    assert out.exists()
+    assert main(arguments) == 2  # an existing model is not replaced without --overwrite
+    assert "already exists" in capsys.readouterr().err

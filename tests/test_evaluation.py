@@ -324,3 +324,31 @@ def test_evaluate_command_names_a_bad_pair(grid_file, tmp_path, monkeypatch, cap
     args = ["evaluate", "--model", "m", "--grid", str(grid_file), "--out", str(tmp_path / "r")]
     assert main([*args, "--no-inverter", "--pair", "teff", "age"]) == 2
     assert "no parameter 'age'" in capsys.readouterr().err
+
+
+def test_evaluate_command_refuses_stars_the_model_trained_on_unless_asked(
+    tmp_path, monkeypatch, capsys
+):
+    from spectral_cvae.demo import build_toy_grid
+    from spectral_cvae.provenance import describe_training
+
+    path = build_toy_grid(tmp_path / "toy.h5", n_models=10, draws_per_model=4, seed=0)
+
+    def fake_load(_):
+        grid = SpectralGrid.open(path)
+        generator = OffsetGenerator(grid, np.full((grid.n_spectra, grid.n_pixels), 1e-3))
+        generator.provenance = describe_training(grid, grid.split(test=0.2, validation=0.2), 0)
+        return generator
+
+    monkeypatch.setattr(evaluate_cli, "load_generator", fake_load)
+    with SpectralGrid.open(path) as grid:
+        grid.leaky_row_split(test=0.2, validation=0.2).save(tmp_path / "leaky.json")
+    arguments = ["evaluate", "--model", "m.keras", "--grid", str(path), "--out",
+                 str(tmp_path / "r"), "--no-inverter", "--no-synthesis", "--bins", "3", "3"]
+    assert main(arguments) == 0  # the model's own split: stars it never saw
+    assert "None of them is a star (base model) the model was trained on" in capsys.readouterr().out
+    leaky = [*arguments, "--split", str(tmp_path / "leaky.json")]
+    assert main(leaky) == 2
+    assert "are stars the model was trained on" in capsys.readouterr().err
+    assert main([*leaky, "--allow-seen-base-models"]) == 0
+    assert "LEAKY" in capsys.readouterr().out
