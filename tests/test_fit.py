@@ -450,3 +450,20 @@ def test_a_generator_conditioned_on_log_r_is_fitted_and_fixed_in_physical_units(
     result = fit_spectrum(generator, generator.wavelength, noisy, error=np.full(flux.size, 0.01))
     pull = (result.parameters["resolution"] - TRUTH[5]) / result.uncertainties["resolution"]
     assert abs(pull) < 5
+
+
+def test_command_line_fits_with_the_shipped_model_by_default(tmp_path):
+    from spectral_cvae.pretrained import load_pretrained
+
+    truth = {"teff": 6100.0, "logg": 4.2, "vsini": 12.0, "mh": -0.2, "vmic": 1.3,
+             "resolution": 40000.0}
+    generator = load_pretrained()
+    window = (generator.wavelength > 5000) & (generator.wavelength < 5300)
+    flux = generator.generate(truth)[0][window]
+    Table({"wavelength": generator.wavelength[window], "flux": flux}).write(tmp_path / "sun.csv")
+    status = main(["fit", str(tmp_path / "sun.csv"), "--out", str(tmp_path / "sun.json"),
+                   "--resolution", "40000"])
+    assert status == 0
+    data = json.loads((tmp_path / "sun.json").read_text())
+    assert data["parameters"]["teff"] == pytest.approx(truth["teff"], abs=70)
+    assert data["parameters"]["logg"] == pytest.approx(truth["logg"], abs=0.1)

@@ -35,7 +35,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "spectra", nargs="*", type=Path,
         help="observed spectra: FITS (1-D with a wavelength WCS, or a table) or CSV/text",
     )
-    fit.add_argument("--model", type=Path, required=True, help="model file (.keras)")
+    fit.add_argument(
+        "--model",
+        type=Path,
+        help="model file (.keras); default the pretrained model shipped in the package",
+    )
     fit.add_argument(
         "--table", type=Path,
         help="CSV listing spectra: a column 'path' (or the first column), optionally "
@@ -121,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 # -- one spectrum ------------------------------------------------------------------------------
 def _fit_one(task: dict, args: argparse.Namespace, settings: dict) -> int:
-    _load(str(args.model), None if args.inverter is None else str(args.inverter))
+    _load(_model_path(args), None if args.inverter is None else str(args.inverter))
     result = _fit(task, settings)
     print(result.summary())
     posterior = _sample(result, args) if args.sample else None
@@ -175,7 +179,8 @@ def _fit_many(tasks: list[dict], args: argparse.Namespace, settings: dict) -> in
         args.details.mkdir(parents=True, exist_ok=True)
         details = str(args.details)
     work = [(task, settings, details, not args.no_plot) for task in tasks]
-    model, inverter = str(args.model), None if args.inverter is None else str(args.inverter)
+    model = _model_path(args)
+    inverter = None if args.inverter is None else str(args.inverter)
     rows: list[dict | None] = [None] * len(tasks)
     with tqdm(total=len(tasks), unit="spectra", desc="fitting", disable=None) as bar:
         if jobs <= 1:
@@ -264,6 +269,13 @@ def _space_names(rows: Sequence[dict | None]) -> list[str]:
 # -- shared ------------------------------------------------------------------------------------
 _LOADED: dict = {}
 """The model (and inverter) of this process, loaded once."""
+
+
+def _model_path(args: argparse.Namespace) -> str:
+    """The model to fit with: ``--model``, else the pretrained one."""
+    from ..pretrained import pretrained_path
+
+    return str(args.model or pretrained_path())
 
 
 def _load(model: str, inverter: str | None) -> None:
