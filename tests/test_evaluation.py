@@ -352,3 +352,19 @@ def test_evaluate_command_refuses_stars_the_model_trained_on_unless_asked(
     assert "are stars the model was trained on" in capsys.readouterr().err
     assert main([*leaky, "--allow-seen-base-models"]) == 0
     assert "LEAKY" in capsys.readouterr().out
+
+
+def test_the_breakdown_shares_the_statistics_pass_and_gives_the_same_numbers(known):
+    from spectral_cvae.evaluation.breakdown import BreakdownAccumulator, residual_breakdown
+
+    grid, delta = known
+    generator = OffsetGenerator(grid, delta)
+    shared = BreakdownAccumulator(grid.space, ("mean",))
+    residual_statistics(
+        generator, grid, batch_size=16,
+        on_batch=lambda parameters, d: shared.add("mean", parameters, np.abs(d)),
+    )
+    assert generator.calls == ["mean"] * 4  # 50 spectra in batches of 16: one pass
+    alone = residual_breakdown(generator, grid, batch_size=16, latents=("mean",))
+    assert shared.result() == alone
+    assert alone["rows"][0]["n_spectra"] == 50

@@ -68,6 +68,55 @@ def _generate(generator: Generator, parameters: np.ndarray, latent: str, seed: i
     return np.asarray(generator.generate(parameters, latent=latent))
 
 
+class BreakdownAccumulator:
+    """|Delta F| histograms per bin of :func:`breakdown_rows`, one set per latent column.
+
+    Parameters
+    ----------
+    space
+        The parameter space of the spectra (which bins exist).
+    latents
+        Columns: ``"mean"`` (z = 0) and/or ``"sample"`` (z ~ N(0, I)).
+    """
+
+    def __init__(self, space: ParameterSpace, latents: tuple[str, ...] = LATENTS) -> None:
+        self.tests = breakdown_rows(space)
+        self.latents = tuple(latents)
+        self.histograms = {
+            latent: [_LogHistogram(BREAKDOWN_BINS_PER_DECADE) for _ in self.tests]
+            for latent in self.latents
+        }
+        self.counts = {latent: np.zeros(len(self.tests), dtype=np.int64) for latent in latents}
+
+    def add(self, latent: str, parameters: np.ndarray, absolute: np.ndarray) -> None:
+        """Count a batch: parameters ``(k, n_parameters)``, |Delta F| ``(k, n_pixels)``."""
+        for k, (_, test) in enumerate(self.tests):
+            mask = test(parameters)
+            if mask.any():
+                self.histograms[latent][k].add(absolute[mask])
+                self.counts[latent][k] += int(mask.sum())
+
+    def result(self) -> dict:
+        """``latents``; ``rows``: ``{"label", "n_spectra", "median": {latent: x}, "p95": ...}``
+        in flux units (None for an empty bin)."""
+        table = []
+        counts = self.counts[self.latents[0]]
+        for k, (label, _) in enumerate(self.tests):
+            entry: dict = {"label": label, "n_spectra": int(counts[k]), "median": {}, "p95": {}}
+            for latent in self.latents:
+                if self.counts[latent][k]:
+                    median, p95 = self.histograms[latent][k].quantiles((0.5, 0.95))[:, 0]
+                    entry["median"][latent], entry["p95"][latent] = float(median), float(p95)
+                else:
+                    entry["median"][latent] = entry["p95"][latent] = None
+            table.append(entry)
+        return {
+            "latents": list(self.latents),
+            "rows": table,
+            "histogram_range": list(HISTOGRAM_RANGE),
+        }
+
+
 def residual_breakdown(
     generator: Generator,
     grid: SpectralGrid,
@@ -75,6 +124,7 @@ def residual_breakdown(
     batch_size: int = 256,
     seed: int = 0,
     latents: tuple[str, ...] = LATENTS,
+    accumulator: BreakdownAccumulator | None = None,
 ) -> dict:
     """Median and 95th percentile of |Delta F| per bin of v sin i, R and Teff.
 
@@ -92,40 +142,24 @@ def residual_breakdown(
     seed
         Seed of the z draws (for generators whose ``generate`` takes a ``seed``).
     latents
-        Columns: ``"mean"`` (z = 0) and/or ``"sample"`` (z ~ N(0, I)).
+        The columns to generate here: ``"mean"`` (z = 0) and/or ``"sample"`` (z ~ N(0, I)).
+    accumulator
+        One already holding other columns (e.g. filled during
+        :func:`~spectral_cvae.evaluation.residual_statistics`), so no spectra are generated
+        twice; default a new one for ``latents``.
 
     Returns
     -------
     dict
-        ``latents``; ``rows``: a list of ``{"label", "n_spectra", "median": {latent: x},
-        "p95": {latent: x}}`` in flux units (None for an empty bin).
+        See :meth:`BreakdownAccumulator.result`.
     """
     rows = np.arange(grid.n_spectra) if rows is None else np.asarray(rows)
-    tests = breakdown_rows(grid.space)
-    histograms = {
-        latent: [_LogHistogram(BREAKDOWN_BINS_PER_DECADE) for _ in tests] for latent in latents
-    }
-    counts = np.zeros(len(tests), dtype=np.int64)
+    accumulator = accumulator or BreakdownAccumulator(grid.space, latents)
     for batch, (_, parameters, synthetic) in enumerate(grid.iter_batches(batch_size, rows)):
-        masks = [test(parameters) for _, test in tests]
-        counts += [int(mask.sum()) for mask in masks]
         for latent in latents:
             flux = _generate(generator, parameters, latent, seed + batch)
-            absolute = np.abs(flux.astype(np.float64) - synthetic)
-            for histogram, mask in zip(histograms[latent], masks):
-                if mask.any():
-                    histogram.add(absolute[mask])
-    table = []
-    for k, (label, _) in enumerate(tests):
-        entry: dict = {"label": label, "n_spectra": int(counts[k]), "median": {}, "p95": {}}
-        for latent in latents:
-            if counts[k]:
-                median, p95 = histograms[latent][k].quantiles((0.5, 0.95))[:, 0]
-                entry["median"][latent], entry["p95"][latent] = float(median), float(p95)
-            else:
-                entry["median"][latent] = entry["p95"][latent] = None
-        table.append(entry)
-    return {"latents": list(latents), "rows": table, "histogram_range": list(HISTOGRAM_RANGE)}
+            accumulator.add(latent, parameters, np.abs(flux.astype(np.float64) - synthetic))
+    return accumulator.result()
 
 
 def breakdown_table(breakdown: dict) -> tuple[list[str], list[list[str]]]:

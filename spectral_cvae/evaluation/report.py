@@ -23,7 +23,7 @@ from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
 from . import plots
 from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
-from .breakdown import breakdown_table, residual_breakdown
+from .breakdown import LATENTS, BreakdownAccumulator, breakdown_table, residual_breakdown
 from .held_out import held_out_split
 from .maps import heat_map, marginals
 from .residuals import Generator, check_compatible, generate_checked, residual_statistics
@@ -139,10 +139,21 @@ def evaluate_model(
             "inverter (or a saved one), or skip the inverter's accuracy"
         )
     space = grid.space
+    # The breakdown's column for ``latent`` comes from the statistics' own pass.
+    breakdown = BreakdownAccumulator(space, (latent, *(z for z in LATENTS if z != latent)))
     statistics = residual_statistics(
-        generator, grid, split.test, latent=latent, batch_size=batch_size, progress=progress
+        generator,
+        grid,
+        split.test,
+        latent=latent,
+        batch_size=batch_size,
+        progress=progress,
+        on_batch=lambda parameters, delta: breakdown.add(latent, parameters, np.abs(delta)),
     )
-    breakdown = residual_breakdown(generator, grid, split.test, batch_size, seed)
+    others = tuple(z for z in LATENTS if z != latent)
+    breakdown = residual_breakdown(
+        generator, grid, split.test, batch_size, seed, others, accumulator=breakdown
+    )
     plane = heat_map(
         statistics.parameters, statistics.spectrum_mean_abs, space, pair[0], pair[1], bins
     )

@@ -15,7 +15,7 @@ to about 7 %, a few 10 MB for 19,000 pixels).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -344,6 +344,7 @@ def residual_statistics(
     latent: str = "mean",
     batch_size: int = 256,
     progress: bool | None = None,
+    on_batch: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> ResidualStatistics:
     """Compare a generator with the grid's spectra at the same parameters.
 
@@ -364,6 +365,9 @@ def residual_statistics(
         bytes beyond the per-pixel histograms.
     progress
         Show a progress bar; None shows it only on a terminal.
+    on_batch
+        Called with each batch's parameters and Delta F, so other summaries (the breakdown
+        by v sin i, R and Teff) share this pass instead of generating the spectra again.
 
     Returns
     -------
@@ -384,6 +388,9 @@ def residual_statistics(
     ) as bar:
         for batch_rows, parameters, synthetic in grid.iter_batches(batch_size, rows):
             generated = generate_checked(generator, parameters, grid.n_pixels, latent)
-            accumulator.add(batch_rows, parameters, generated - synthetic)
+            delta = generated - synthetic
+            accumulator.add(batch_rows, parameters, delta)
+            if on_batch is not None:
+                on_batch(parameters, delta)
             bar.update(len(batch_rows))
     return accumulator.result()
