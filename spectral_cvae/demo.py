@@ -178,11 +178,11 @@ def leaky_comparison(
     return residual_breakdown(generator, seen, seed=seed)
 
 
-def pretrained_check() -> dict:
+def pretrained_check(base: SpectralGrid) -> dict:
     """The shipped pretrained model on starter stars it never saw (see ``starter_check``)."""
     from .pretrained import load_pretrained, starter_check
 
-    return starter_check(load_pretrained())
+    return starter_check(load_pretrained(), base)
 
 
 def run_demo(
@@ -266,9 +266,10 @@ def run_demo(
         )
         overall = report["residuals"]["overall"]
         n_test_models = len(np.unique(grid.base_model[split.test]))
+        base = demo_base_grid(grid_source, n_models, seed)  # read once, used twice
         leaky = leaky_comparison(
             generator,
-            demo_base_grid(grid_source, n_models, seed),
+            base,
             grid.wavelength,
             n_test_models,
             draws_per_model,
@@ -289,7 +290,7 @@ def run_demo(
             "test_base_models": n_test_models,
             "breakdown": report["breakdown"],
             "leaky_breakdown": leaky,
-            "pretrained": pretrained_check() if grid_source == "starter" else None,
+            "pretrained": pretrained_check(base) if grid_source == "starter" else None,
             "report": report["files"]["markdown"],
         }
 

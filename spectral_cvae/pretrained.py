@@ -49,12 +49,19 @@ def load_pretrained():
     return load_model(path)
 
 
-def starter_check(generator) -> dict:
+def starter_check(generator, base=None) -> dict:
     """Median and 95th percentile of |Delta F| on a few unseen stars of the starter grid.
 
     The stars are starter base models the generator never trained on (at most
     ``CHECK["max_models"]``), broadened to ``CHECK["draws_per_model"]`` fixed (v sin i, R)
     draws: a deterministic number that anyone can recompute on a fresh install.
+
+    Parameters
+    ----------
+    generator
+        A generator whose provenance records its training stars.
+    base
+        The starter base grid, if already loaded (``load_starter_base_grid()``).
     """
     from .evaluation.breakdown import residual_breakdown
     from .grid.augment import unseen_stars
@@ -62,7 +69,7 @@ def starter_check(generator) -> dict:
     from .starter import load_starter_base_grid
 
     held_out = unseen_stars(
-        load_starter_base_grid(),
+        load_starter_base_grid() if base is None else base,
         recorded_training_keys(generator.provenance),
         wavelength=generator.wavelength,
         **CHECK,
