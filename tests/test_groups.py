@@ -139,6 +139,8 @@ def test_unseen_stars_leave_out_every_seen_base_model(base, broadened):
     np.testing.assert_array_equal(
         np.unique(unseen.base_model), np.unique(broadened.base_model[split.test])
     )
+    with pytest.raises(GridInputError, match="the model did not record them"):
+        unseen_stars(base, None, wavelength=OUT)
     with pytest.raises(GridInputError, match="every one of its 12 base models was seen"):
         unseen_stars(base, base_model_keys(base.parameters, base.space), wavelength=OUT)
 

@@ -257,6 +257,11 @@ def _broaden_stars(
     max_models: int | None,
     path: str | os.PathLike | None,
 ) -> SpectralGrid:
+    if seen_keys is None:
+        raise GridInputError(
+            "no training stars to compare with: the model did not record them (models trained "
+            "before splits were kept by star); evaluate it on its own grid's split instead"
+        )
     keys = base_model_keys(base.parameters, base.space)
     seen = np.isin(keys, np.asarray(seen_keys, dtype=np.uint64))
     chosen = np.flatnonzero(seen if keep_seen else ~seen)
