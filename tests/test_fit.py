@@ -22,42 +22,10 @@ from spectral_cvae.grid.wavelength import resample
 from spectral_cvae.io import from_specutils, read_spectrum
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import tiny_config, toy_grid
+from .helpers import TRUTH, AnalyticGenerator, clean, tiny_config, toy_grid
 
 C = 299792.458  # km/s
 SPAN = PAPER_SPACE.maximum - PAPER_SPACE.minimum
-TRUTH = np.array([6234.0, 3.9, 42.0, -0.3, 1.7, 35000.0])
-
-
-class AnalyticGenerator:
-    """A deterministic stand-in for a trained generator: Gaussian lines whose depths and
-    widths depend smoothly, and each differently, on the six parameters."""
-
-    def __init__(self, start=4900.0, stop=5150.0, step=0.05, n_lines=80, seed=7):
-        rng = np.random.default_rng(seed)
-        self.wavelength = uniform_grid(start, stop, step)
-        self.space = PAPER_SPACE
-        self.centre = rng.uniform(start + 2.0, stop - 2.0, n_lines)
-        self.depth_weights = rng.normal(0.0, 1.5, (n_lines, 6))
-        self.width_weights = rng.normal(0.0, 1.0, (n_lines, 6))
-        self.depth_bias = rng.normal(0.0, 0.5, n_lines)
-        half = int(np.ceil(1.2 / step))
-        first = np.searchsorted(self.wavelength, self.centre) - half
-        self.index = first[:, None] + np.arange(2 * half + 1)[None, :]
-        self.batch_sizes: list[int] = []
-
-    def generate(self, params, latent="mean"):
-        theta = self.space.check(params)
-        self.batch_sizes.append(len(theta))
-        x = self.space.normalize(theta) - 0.5
-        depth = 0.7 / (1.0 + np.exp(-(x @ self.depth_weights.T + self.depth_bias)))
-        width = 0.08 + 0.12 / (1.0 + np.exp(-(x @ self.width_weights.T)))
-        offset = self.wavelength[self.index][None] - self.centre[None, :, None]
-        log = np.log1p(-depth[:, :, None] * np.exp(-0.5 * (offset / width[:, :, None]) ** 2))
-        tau = np.stack(
-            [np.bincount(self.index.ravel(), row.ravel(), self.wavelength.size) for row in log]
-        )
-        return np.exp(tau).astype(np.float32)
 
 
 class DifferentiableGenerator(AnalyticGenerator):
@@ -85,10 +53,6 @@ class DifferentiableGenerator(AnalyticGenerator):
 @pytest.fixture(scope="module")
 def generator() -> AnalyticGenerator:
     return AnalyticGenerator()
-
-
-def clean(generator, truth=TRUTH) -> np.ndarray:
-    return generator.generate(truth)[0].astype(float)
 
 
 def assert_recovered(result, truth=TRUTH, tolerance=1e-3):

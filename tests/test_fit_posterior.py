@@ -15,7 +15,7 @@ from spectral_cvae.fitting import (
 )
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .test_fit import TRUTH, AnalyticGenerator, clean
+from .helpers import TRUTH, AnalyticGenerator, clean
 
 SIGMA = 0.01
 

@@ -10,7 +10,7 @@ from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 from spectral_cvae.widgets import FitPanel
 
-from .test_fit import TRUTH, AnalyticGenerator, clean
+from .helpers import TRUTH, AnalyticGenerator, clean
 
 
 @pytest.fixture(scope="module")
