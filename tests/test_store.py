@@ -14,7 +14,7 @@ from spectral_cvae.errors import GridFileError, GridInputError, OutOfDomainError
 from spectral_cvae.grid import GridSplit, GridWriter, SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import random_parameters
+from .helpers import random_parameters
 
 
 def test_save_then_open_gives_back_the_same_spectra_parameters_and_provenance(
@@ -109,44 +109,106 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, small_grid_arrays)
         np.testing.assert_array_equal(grid.read_flux(), flux)
 
 
+KILLED_ROWS, KILLED_PIXELS, KILLED_BATCHES = 20, 3000, 5
+
+# A build of KILLED_BATCHES batches that, given a moment, stops there once KILLED_COMMITTED
+# batches are committed, says so and waits to be killed. The moments are reached by wrapping
+# h5py inside this process only, so the writer under test is the one that ships.
 KILLED_BUILD = textwrap.dedent(
     """
-    import os, sys, numpy as np
+    import sys, time
+    import h5py, numpy as np
     from spectral_cvae.grid import GridWriter
-    wavelength = np.linspace(5000.0, 5050.0, 3000)
-    rng = np.random.default_rng(1)
-    writer = GridWriter(sys.argv[1], wavelength)
-    for batch in range(10_000):
-        flux = rng.uniform(0.1, 1.0, (20, 3000))
-        params = np.tile([5800, 4.4, 2.0, 0.0, 1.0, 50000.0], (20, 1))
-        params[:, 0] = 4000 + batch
-        writer.append(flux, params)
-        print(writer.n_spectra, flush=True)
+
+    path, moment, committed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    ROWS, PIXELS, BATCHES = 20, 3000, 5
+
+    def wait_to_be_killed():
+        print("stopped", flush=True)
+        time.sleep(600)
+
+    def only_committed_batches_counted(handle):
+        return int(handle.attrs["n_committed"]) == committed * ROWS
+
+    if moment == "mid-batch":
+        # The next batch's flux is written (not flushed), its parameters are not.
+        write = h5py.Dataset.__setitem__
+
+        def write_then_stop(self, key, value):
+            if self.name == "/parameters" and only_committed_batches_counted(self.file):
+                wait_to_be_killed()
+            write(self, key, value)
+
+        h5py.Dataset.__setitem__ = write_then_stop
+    elif moment == "before-count":
+        # The next batch's rows are written and flushed; the row count is not updated yet.
+        flush = h5py.File.flush
+
+        def flush_then_stop(self):
+            flush(self)
+            rows = self["flux"].shape[0]
+            if rows > self.attrs["n_committed"] and only_committed_batches_counted(self):
+                wait_to_be_killed()
+
+        h5py.File.flush = flush_then_stop
+
+    wavelength = np.linspace(5000.0, 5050.0, PIXELS)
+    writer = GridWriter(path, wavelength)
+    print("resumed at", writer.n_spectra, file=sys.stderr, flush=True)
+    for batch in range(writer.n_spectra // ROWS, BATCHES):
+        if moment == "between-batches" and batch == committed:
+            wait_to_be_killed()
+        flux = np.random.default_rng(batch).uniform(0.1, 1.0, (ROWS, PIXELS))
+        parameters = np.tile([5800, 4.4, 2.0, 0.0, 1.0, 50000.0], (ROWS, 1))
+        parameters[:, 0] = 4000 + batch
+        writer.append(flux, parameters)
+    writer.finish()
+    print("finished", flush=True)
     """
 )
 
 
-def test_build_killed_with_sigkill_keeps_every_committed_spectrum(tmp_path):
-    path = tmp_path / "grid.h5"
+def run_killed_build(path, moment: str, committed: int = 0) -> tuple[str, str, int]:
+    """Run the build to the given moment and SIGKILL it there (or to its end: "none")."""
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLED_BUILD, str(path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", KILLED_BUILD, str(path), moment, str(committed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    committed = 0
-    for line in process.stdout:
-        committed = int(line)
-        if committed >= 400:
-            break
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    with GridWriter(path, np.linspace(5000.0, 5050.0, 3000)) as writer:
-        assert writer.n_spectra >= committed
-        assert writer.n_spectra % 20 == 0
-        teff = writer.parameters[:, 0]
-        np.testing.assert_array_equal(teff, 4000 + np.arange(writer.n_spectra) // 20)
-        writer.append(np.ones((20, 3000)), np.tile([9000, 4.0, 2, 0, 1, 5e4], (20, 1)))
-        total = writer.n_spectra
+    try:
+        said = process.stdout.readline().strip()
+        if said == "stopped":
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    return said, process.stderr.read(), process.returncode
+
+
+@pytest.mark.parametrize("moment", ["between-batches", "mid-batch", "before-count"])
+def test_a_build_killed_with_sigkill_resumes_from_its_last_committed_batch(tmp_path, moment):
+    path = tmp_path / "grid.h5"
+    said, errors, returncode = run_killed_build(path, moment, committed=3)
+    assert said == "stopped" and returncode == -signal.SIGKILL, errors
+    assert not path.exists()
+
+    # The same command again: it continues after the 3 committed batches and finishes.
+    said, errors, returncode = run_killed_build(path, "none")
+    assert said == "finished" and returncode == 0, errors
+    assert f"resumed at {3 * KILLED_ROWS}" in errors
     with SpectralGrid.open(path) as grid:
-        assert len(grid) == total and grid.parameters[-1, 0] == 9000
+        assert len(grid) == KILLED_BATCHES * KILLED_ROWS
+        rows = np.arange(len(grid))
+        np.testing.assert_array_equal(grid.parameters[:, 0], 4000 + rows // KILLED_ROWS)
+        expected = np.concatenate(
+            [
+                np.random.default_rng(batch).uniform(0.1, 1.0, (KILLED_ROWS, KILLED_PIXELS))
+                for batch in range(KILLED_BATCHES)
+            ]
+        )
+        np.testing.assert_array_equal(grid.read_flux(), expected.astype(np.float32))
 
 
 def test_bad_spectrum_is_refused_without_losing_what_is_stored(tmp_path, small_grid_arrays):
