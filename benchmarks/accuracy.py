@@ -22,7 +22,7 @@ from pathlib import Path
 
 from spectral_cvae.evaluation.breakdown import breakdown_table, format_table, residual_breakdown
 from spectral_cvae.grid import unseen_stars
-from spectral_cvae.model import load_base_grids, load_model
+from spectral_cvae.model import SpectrumGenerator, load_base_grids
 from spectral_cvae.provenance import file_sha256, recorded_training_keys
 
 
@@ -30,7 +30,7 @@ def measure(
     model_path: Path, base_grids: list[Path], draws: int, seed: int, max_models: int | None
 ) -> dict:
     """The residual table of one model on its unseen stars."""
-    generator = load_model(model_path)
+    generator = SpectrumGenerator.load(model_path)
     base = load_base_grids(base_grids)
     keys = recorded_training_keys(generator.provenance)
     if keys is None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from spectral_cvae.evaluation import PAPER, parameter_errors
 from spectral_cvae.grid import seen_stars, unseen_stars
 from spectral_cvae.inversion import PCAInverter
-from spectral_cvae.model import load_base_grids, load_model
+from spectral_cvae.model import SpectrumGenerator, load_base_grids
 from spectral_cvae.provenance import recorded_training_keys
 
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    generator = load_model(args.model)
+    generator = SpectrumGenerator.load(args.model)
     base = load_base_grids(args.base_grid)
     keys = recorded_training_keys(generator.provenance)
     start = time.perf_counter()

@@ -38,7 +38,7 @@ def load_pretrained():
     GridFileError
         If the package was installed without its model file.
     """
-    from .model import load_model
+    from .model import SpectrumGenerator
 
     path = pretrained_path()
     if not path.is_file():
@@ -46,7 +46,7 @@ def load_pretrained():
             f"{path}: the pretrained model is missing from this installation; reinstall "
             f"spectral-cvae or pass a model of your own"
         )
-    return load_model(path)
+    return SpectrumGenerator.load(path)
 
 
 def starter_check(generator, base=None) -> dict:
@@ -99,14 +99,14 @@ def record_test_numbers(
     out
         Where to write; default the package's :func:`pretrained_path`.
     """
-    from .model import load_model, save_model
+    from .model import SpectrumGenerator
 
-    generator = load_model(model)
+    generator = SpectrumGenerator.load(model)
     provenance = generator.model.metadata.setdefault("provenance", {})
     provenance["command"] = command
     provenance["test_numbers"] = accuracy
     provenance["starter_check"] = starter_check(generator)
-    return save_model(generator, out or pretrained_path(), overwrite=True)
+    return generator.save(out or pretrained_path(), overwrite=True)
 
 
 __all__ = [

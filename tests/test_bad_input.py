@@ -145,16 +145,16 @@ def test_generate_replaces_an_existing_output_only_with_overwrite(files, capsys)
 
 
 def test_saving_a_model_over_an_existing_file_is_refused(files, tmp_path):
-    from spectral_cvae.model import load_model
+    from spectral_cvae.model import SpectrumGenerator
 
-    generator = load_model(files["model"])
+    generator = SpectrumGenerator.load(files["model"])
     target = tmp_path / "kept.keras"
     target.write_bytes(b"keep")
     with pytest.raises(FileExistsError, match="kept.keras already exists"):
         generator.save(target)
     assert target.read_bytes() == b"keep"
     generator.save(target, overwrite=True)
-    assert load_model(target).n_pixels == 64
+    assert SpectrumGenerator.load(target).n_pixels == 64
 
 
 def test_a_finished_train_is_not_rerun_over_its_model(files, capsys, tmp_path):
@@ -205,23 +205,23 @@ def test_a_model_file_edited_after_saving_is_refused_naming_the_file(files, tmp_
 
 
 def test_non_finite_generated_flux_is_refused(files):
-    from spectral_cvae.model import ModelFileError, load_model
+    from spectral_cvae.model import ModelFileError, SpectrumGenerator
 
-    generator = load_model(files["model"])
+    generator = SpectrumGenerator.load(files["model"])
     weights = generator.model.decoder.get_weights()
     generator.model.decoder.set_weights([np.full_like(w, np.nan) for w in weights])
     with pytest.raises(ModelFileError, match="model.keras: the model generated non-finite flux"):
         generator.generate(SUN)
     with pytest.raises(ModelFileError, match="non-finite"):
-        generator.generate(SUN, n_samples=3, seed=0)
+        generator.sample(SUN, 3, seed=0)
 
 
 # -- 12: many draws of one point in bounded memory ---------------------------------------------
 def test_many_draws_give_the_mean_and_spread_of_all_draws(files):
-    from spectral_cvae.model import load_model
+    from spectral_cvae.model import SpectrumGenerator
 
-    generator = load_model(files["model"])
-    result = generator.generate([list(SUN.values())] * 2, n_samples=1500, seed=3)
+    generator = SpectrumGenerator.load(files["model"])
+    result = generator.sample([list(SUN.values())] * 2, 1500, seed=3)
     z = np.random.default_rng(3).standard_normal((3000, generator.config.latent_dim),
                                                  dtype=np.float32)
     condition = generator.space.normalize([list(SUN.values())] * 3000)

@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import OutOfDomainError
+from spectral_cvae.errors import GridInputError, OutOfDomainError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.model import ExtrapolationWarning, GenerationResult
 
@@ -31,19 +31,26 @@ def test_generate_returns_float32_flux_per_point_for_any_batch_size(trained):
     assert np.all((many > 0) & (many < generator.config.flux_scale))
 
 
-def test_several_draws_of_z_give_a_mean_and_a_spread_repeatable_by_seed(trained):
+def test_generate_returns_one_array_whatever_the_latent_and_sample_the_mean_and_spread(trained):
     generator, _ = trained
     points = [list(SUN.values()), [9000.0, 3.0, 150.0, -1.0, 3.0, 2000.0]]
-    result = generator.generate(points, n_samples=16, seed=1)
-    assert isinstance(result, GenerationResult)
+    for latent in ("mean", "sample"):
+        flux = generator.generate(points, latent=latent, seed=5)
+        assert isinstance(flux, np.ndarray) and flux.shape == (2, generator.n_pixels)
+    np.testing.assert_array_equal(
+        generator.generate(points, latent="sample", seed=5),
+        generator.generate(points, latent="sample", seed=5),
+    )
+    result = generator.sample(points, 16, seed=1)
+    assert isinstance(result, GenerationResult) and result.n_samples == 16
     assert result.mean.shape == result.std.shape == (2, generator.n_pixels)
     assert np.all(result.std >= 0) and result.std.max() > 0
-    again = generator.generate(points, n_samples=16, seed=1)
-    np.testing.assert_array_equal(result.mean, again.mean)
-    other = generator.generate(points, n_samples=16, seed=2)
-    assert not np.array_equal(result.mean, other.mean)
-    sampled = generator.generate(points, latent="sample", seed=5)
-    assert sampled.shape == (2, generator.n_pixels)
+    np.testing.assert_array_equal(result.mean, generator.sample(points, 16, seed=1).mean)
+    assert not np.array_equal(result.mean, generator.sample(points, 16, seed=2).mean)
+    with pytest.raises(GridInputError, match="at least 2"):
+        generator.sample(points, 1)
+    with pytest.raises(TypeError):
+        generator.generate(points, n_samples=4)  # the old flag is gone, not ignored
 
 
 def test_parameters_outside_the_training_domain_are_refused_unless_allowed(trained):
@@ -59,15 +66,21 @@ def test_parameters_outside_the_training_domain_are_refused_unless_allowed(train
         generator.generate(SUN, allow_extrapolation=True)
 
 
-def test_generate_gives_a_specutils_spectrum_in_angstrom(trained):
+def test_generated_spectra_become_specutils_spectra_in_angstrom(trained):
     generator, _ = trained
-    spectrum = generator.generate(SUN, as_spectrum1d=True)
+    flux = generator.generate(SUN)
+    spectrum = generator.to_spectrum(flux, SUN)
     assert spectrum.spectral_axis.unit == "Angstrom"
     assert spectrum.flux.shape == (generator.n_pixels,)
-    assert spectrum.meta["teff (K)"] == [5800.0]
-    spread = generator.generate([list(SUN.values())] * 2, n_samples=4, seed=0, as_spectrum1d=True)
-    assert spread.flux.shape == (2, generator.n_pixels)
-    assert spread.uncertainty.array.shape == (2, generator.n_pixels)
+    np.testing.assert_allclose(spectrum.flux.value, flux[0])
+    assert spectrum.meta["teff (K)"] == 5800.0 and spectrum.uncertainty is None
+    points = [list(SUN.values())] * 2
+    result = generator.sample(points, 4, seed=0)
+    spread = generator.to_spectrum(result.mean, points, std=result.std)
+    assert spread.flux.shape == spread.uncertainty.array.shape == (2, generator.n_pixels)
+    assert spread.meta["teff (K)"] == [5800.0, 5800.0]
+    with pytest.raises(GridInputError, match="flux of shape"):
+        generator.to_spectrum(flux, points)
 
 
 def test_cli_trains_then_generates_fits_csv_and_grid_files(grid_file, tmp_path, capsys):

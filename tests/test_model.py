@@ -15,7 +15,7 @@ from spectral_cvae.errors import GridFileError, GridInputError
 from spectral_cvae.grid import SpectralGrid, uniform_grid
 from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
-from spectral_cvae.model import CVAE, CVAEConfig, ModelFileError, load_model, train
+from spectral_cvae.model import CVAE, CVAEConfig, ModelFileError, SpectrumGenerator, train
 from spectral_cvae.model.data import make_dataset
 from spectral_cvae.parameters import PAPER_SPACE
 
@@ -130,7 +130,7 @@ def test_the_same_seed_gives_the_same_model(grid_file):
 
 def test_save_load_generate_gives_identical_output_and_keeps_metadata(trained, grid_file):
     generator, path = trained
-    loaded = load_model(path)
+    loaded = SpectrumGenerator.load(path)
     points = SpectralGrid.open(grid_file).parameters[:7]
     np.testing.assert_array_equal(loaded.generate(points), generator.generate(points))
     np.testing.assert_array_equal(loaded.wavelength, generator.wavelength)
@@ -185,11 +185,11 @@ def test_corrupt_truncated_or_foreign_model_files_give_a_clear_error(trained, tm
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(foreign)
     for bad in (truncated, garbage, flipped):
         with pytest.raises(ModelFileError, match=bad.name):
-            load_model(bad)
+            SpectrumGenerator.load(bad)
     with pytest.raises(ModelFileError, match="not a spectral-cvae CVAE"):
-        load_model(foreign)
+        SpectrumGenerator.load(foreign)
     with pytest.raises(ModelFileError, match="no such model file"):
-        load_model(tmp_path / "missing.keras")
+        SpectrumGenerator.load(tmp_path / "missing.keras")
     assert issubclass(ModelFileError, GridFileError)
 
 

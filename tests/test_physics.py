@@ -9,7 +9,7 @@ from spectral_cvae.evaluation import evaluate_model
 from spectral_cvae.grid import broaden, paper_wavelength, unseen_stars
 from spectral_cvae.grid.groups import base_model_keys
 from spectral_cvae.grid.wavelength import log_uniform_grid
-from spectral_cvae.model import load_model
+from spectral_cvae.model import SpectrumGenerator
 from spectral_cvae.model.physics import PhysicsConfig, fit_basis, to_logit
 from spectral_cvae.model.physics_training import load_base_grids, log_base_flux, train_physics
 from spectral_cvae.provenance import file_sha256, recorded_split, recorded_training_keys
@@ -63,7 +63,7 @@ def test_generated_spectra_are_the_base_spectrum_broadened_exactly(trained):
 
 def test_the_model_file_reloads_to_the_same_spectra_and_records_its_stars(trained, base):
     generator, path = trained
-    again = load_model(path)
+    again = SpectrumGenerator.load(path)
     np.testing.assert_array_equal(again.generate(POINTS), generator.generate(POINTS))
     split = recorded_split(again.provenance)
     assert split.by == "base_model" and split.n_spectra == 30

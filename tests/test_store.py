@@ -338,7 +338,7 @@ def test_spectrum_exports_to_specutils_and_astropy_table_with_units(small_grid_a
 
     wavelength, flux, parameters = small_grid_arrays
     grid = SpectralGrid(wavelength, flux, parameters)
-    spectrum = grid.to_spectrum1d(3)
+    spectrum = grid.to_spectrum(3)
     assert spectrum.spectral_axis.unit == u.AA
     np.testing.assert_allclose(spectrum.spectral_axis.value, wavelength)
     np.testing.assert_allclose(spectrum.flux.value, flux[3])

@@ -78,7 +78,7 @@ def test_moving_teff_redraws_the_spectrum_and_its_band_in_place(explorer):
     np.testing.assert_allclose(line.y, expected, atol=1e-6)
     assert band.y.shape == (2, explorer.wavelength.size)
     assert not np.allclose(band.y, band_before)
-    spread = explorer.generator.generate(explorer.parameters, n_samples=16, seed=0)
+    spread = explorer.generator.sample(explorer.parameters, 16, seed=0)
     np.testing.assert_allclose(band.y[0], spread.mean[0] - spread.std[0], atol=1e-6)
     np.testing.assert_allclose(band.y[1], spread.mean[0] + spread.std[0], atol=1e-6)
     assert np.all(band.y[1] >= band.y[0])

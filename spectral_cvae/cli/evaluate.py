@@ -93,12 +93,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def load_generator(path: Path):
     """The trained CVAE's generator; the model package is imported only when needed."""
     try:
-        from ..model import load_model
+        from ..model import SpectrumGenerator
     except ImportError as exc:
         raise SpectralCVAEError(
             f"{path}: cannot load the model, the CVAE package is not available ({exc})"
         ) from exc
-    return load_model(path)
+    return SpectrumGenerator.load(path)
 
 
 def run(args: argparse.Namespace) -> int:

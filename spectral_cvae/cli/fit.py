@@ -279,10 +279,10 @@ def _model_path(args: argparse.Namespace) -> str:
 
 
 def _load(model: str, inverter: str | None) -> None:
-    from ..model import load_model
+    from ..model import SpectrumGenerator
 
     if _LOADED.get("model_path") != model:
-        _LOADED.update(model_path=model, generator=load_model(model))
+        _LOADED.update(model_path=model, generator=SpectrumGenerator.load(model))
     if inverter is not None and _LOADED.get("inverter_path") != inverter:
         from ..inversion import PCAInverter
 

@@ -78,12 +78,12 @@ def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..model import load_model
+    from ..model import SpectrumGenerator
     from ..model.output import FORMATS, write_spectra
     from ..pretrained import PRETRAINED_FILE, load_pretrained
 
     check_output(args.out, FORMATS, args.overwrite)
-    generator = load_model(args.model) if args.model else load_pretrained()
+    generator = SpectrumGenerator.load(args.model) if args.model else load_pretrained()
     space = generator.space
     # The whole table is checked at once, so that a message gives the row of the file.
     source = str(args.table or "options")
@@ -98,15 +98,17 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=len(points), unit="spectra", desc="generating", disable=None) as bar:
         for start in range(0, len(points), step):
             rows = slice(start, start + step)
-            result = generator.generate(
-                points[rows],
-                n_samples=args.n_samples,
-                seed=args.seed + start,
-                allow_extrapolation=args.allow_extrapolation,
-            )
             if std is None:
-                flux[rows] = result
+                flux[rows] = generator.generate(
+                    points[rows], allow_extrapolation=args.allow_extrapolation
+                )
             else:
+                result = generator.sample(
+                    points[rows],
+                    args.n_samples,
+                    seed=args.seed + start,
+                    allow_extrapolation=args.allow_extrapolation,
+                )
                 flux[rows], std[rows] = result.mean, result.std
             bar.update(len(points[rows]))
     model_name = args.model.name if args.model else f"{PRETRAINED_FILE} (shipped)"

@@ -2,8 +2,8 @@
 
 >>> from spectral_cvae.fitting import fit_spectrum               # doctest: +SKIP
 >>> from spectral_cvae.io import read_spectrum
->>> from spectral_cvae.model import load_model
->>> generator = load_model("model.keras")
+>>> from spectral_cvae.model import SpectrumGenerator
+>>> generator = SpectrumGenerator.load("model.keras")
 >>> result = fit_spectrum(generator, read_spectrum("star.fits"), resolution=48000)
 >>> result.parameters["teff"], result.uncertainties["teff"], result.radial_velocity
 >>> result.plot("star-fit.png"); result.to_json("star-fit.json")

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import GridFileError, GridInputError, SpectrumIndexError, where
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace
+from ..specutils_spectra import parameter_meta, to_specutils
 from .groups import UNKNOWN, check_base_models, infer_base_models
 from .physics import check_same_physics
 from .splits import GridSplit
@@ -414,27 +415,16 @@ class SpectralGrid:
         table.meta.update(self._meta(index))
         return table
 
-    def to_spectrum1d(self, index: int):
-        """Spectrum ``index`` as a ``specutils`` spectrum (``Spectrum1D``; ``Spectrum`` in 2.x)."""
-        import warnings
+    def to_spectrum(self, index: int):
+        """Spectrum ``index`` as a specutils spectrum (``Spectrum``; ``Spectrum1D`` before 2.0).
 
-        import specutils
-        from astropy import units as u
-
-        spectrum_class = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return spectrum_class(
-                spectral_axis=self.wavelength * u.AA,
-                flux=self.spectrum(index) * u.dimensionless_unscaled,
-                meta=self._meta(index),
-            )
+        Wavelength in Angstrom, dimensionless flux, the parameters in ``meta`` as
+        ``"teff (K)": value``.
+        """
+        return to_specutils(self.wavelength, self.spectrum(index), self._meta(index))
 
     def _meta(self, index: int) -> dict:
-        meta = {
-            f"{n} ({unit})" if unit else n: float(v)
-            for n, unit, v in zip(self.names, self.units, self.parameters[index])
-        }
+        meta = parameter_meta(self.names, self.units, self.parameters[index])
         meta["spectrum"] = int(index)
         if self.path:
             meta["grid"] = str(self.path)

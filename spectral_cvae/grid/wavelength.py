@@ -6,6 +6,8 @@ Wavelengths are in Angstrom throughout; arrays are plain float64 inside the pack
 from __future__ import annotations
 
 import numpy as np
+from astropy import constants
+from astropy import units as u
 
 from ..errors import GridInputError, where
 
@@ -56,13 +58,11 @@ def log_uniform_grid(start: float, stop: float, velocity_step: float) -> np.ndar
     numpy.ndarray
         Wavelengths in Angstrom, ``start * exp(i * velocity_step / c)``.
     """
-    from .broadening import SPEED_OF_LIGHT  # here: broadening imports this module
-
     if not velocity_step > 0 or not stop > start > 0:
         raise GridInputError(
             f"need velocity_step > 0 and stop > start > 0, got {start}, {stop}, {velocity_step}"
         )
-    log_step = velocity_step / SPEED_OF_LIGHT
+    log_step = velocity_step / constants.c.to_value(u.km / u.s)
     n = int(np.floor(np.log(stop / start) / log_step + 1e-9)) + 1
     return start * np.exp(log_step * np.arange(n, dtype=float))
 

@@ -1,12 +1,13 @@
 """The conditional VAE: configuration, training, saved models and spectrum generation.
 
->>> from spectral_cvae.model import CVAEConfig, train, load_model    # doctest: +SKIP
+>>> from spectral_cvae.model import CVAEConfig, SpectrumGenerator, train  # doctest: +SKIP
 >>> generator = train("grid.h5", CVAEConfig.preset("demo"), out="model.keras")
->>> flux = load_model("model.keras").generate({"teff": 5800, "logg": 4.4, "vsini": 2,
-...                                           "mh": 0, "vmic": 1, "resolution": 50000})
+>>> generator = SpectrumGenerator.load("model.keras")
+>>> flux = generator.generate({"teff": 5800, "logg": 4.4, "vsini": 2, "mh": 0, "vmic": 1,
+...                            "resolution": 50000})     # (1, n_pixels)
 """
 
-from .artifact import ModelFileError, load_model, save_model
+from .archive import ModelFileError
 from .config import PRESETS, CVAEConfig
 from .cvae import CVAE, Sampling
 from .generator import ExtrapolationWarning, GenerationResult, SpectrumGenerator
@@ -27,8 +28,6 @@ __all__ = [
     "TimeLimit",
     "SpectrumGenerator",
     "load_base_grids",
-    "load_model",
-    "save_model",
     "train",
     "train_physics",
 ]

@@ -10,14 +10,18 @@ spectrum costs little more than reading the weights once.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from ..errors import GridInputError
 from ..parameters import ParameterSpace
+from ..specutils_spectra import parameter_meta, to_specutils
+from .archive import ModelFileError, read_archive, write_archive
 from .config import CVAEConfig
 from .cvae import CVAE
 
@@ -57,9 +61,9 @@ class SpectrumGenerator:
     Parameters
     ----------
     model
-        A CVAE whose ``metadata`` holds ``wavelength`` (Angstrom) and ``space``
-        (a :meth:`ParameterSpace.to_dict`); :func:`~spectral_cvae.model.train` and
-        :func:`~spectral_cvae.model.load_model` make such models.
+        A CVAE (or PhysicsCVAE) whose ``metadata`` holds ``wavelength`` (Angstrom) and
+        ``space`` (a :meth:`ParameterSpace.to_dict`); :func:`~spectral_cvae.model.train`
+        makes such models and :meth:`load` reads them from a file.
 
     Attributes
     ----------
@@ -142,13 +146,11 @@ class SpectrumGenerator:
     def generate(
         self,
         params: object,
-        n_samples: int = 1,
-        latent: Literal["mean", "sample"] | None = None,
+        latent: Literal["mean", "sample"] = "mean",
         seed: int | None = None,
         allow_extrapolation: bool = False,
-        as_spectrum1d: bool = False,
-    ):
-        """Generate continuum-normalized spectra at the given stellar parameters.
+    ) -> np.ndarray:
+        """Generate one continuum-normalized spectrum per parameter point.
 
         Parameters
         ----------
@@ -156,49 +158,103 @@ class SpectrumGenerator:
             Physical parameters: an array ``(n, 6)`` or ``(6,)`` in the order of
             ``space.names`` (teff K, logg dex, vsini km/s, mh dex, vmic km/s, resolution),
             or a mapping / table with one column per name.
-        n_samples
-            Draws of z per point. Above 1 the result holds the mean and the standard
-            deviation over the draws: the spread the model has learnt.
         latent
             ``"mean"``: z = 0, the most probable spectrum, deterministic. ``"sample"``:
-            z ~ N(0, I) as in the paper. Default ``"mean"`` for one draw and ``"sample"``
-            for several.
+            one draw of z ~ N(0, I) per point, as in the paper.
         seed
             Seed of the z draws (NumPy PCG64), so draws are repeatable.
         allow_extrapolation
             Generate outside the training domain with an :class:`ExtrapolationWarning`
             instead of raising :class:`~spectral_cvae.errors.OutOfDomainError`.
-        as_spectrum1d
-            Return a ``specutils`` spectrum (flux ``(n, n_pixels)``, wavelength in
-            Angstrom, parameters in ``meta``; the spread as its uncertainty).
 
         Returns
         -------
-        numpy.ndarray or GenerationResult or specutils spectrum
-            Flux of shape ``(n, n_pixels)`` (float32) when ``n_samples == 1``; a
-            :class:`GenerationResult` with ``.mean`` and ``.std`` otherwise.
+        numpy.ndarray
+            Flux, float32, shape ``(n, n_pixels)``, also for a single point.
+
+        See Also
+        --------
+        sample : the mean and spread over many draws of z.
+        to_spectrum : the flux as a specutils spectrum.
         """
-        if n_samples < 1:
-            raise GridInputError(f"n_samples must be at least 1, got {n_samples}")
-        latent = latent or ("mean" if n_samples == 1 else "sample")
         if latent not in ("mean", "sample"):
             raise GridInputError(f"latent must be 'mean' or 'sample', not {latent!r}")
-        if latent == "mean" and n_samples > 1:
-            raise GridInputError("n_samples > 1 draws z: use latent='sample'")
         physical = self._check_domain(params, allow_extrapolation)
         condition = self.space.normalize(physical).astype(np.float32)
         n, dim = len(condition), self.config.latent_dim
         if latent == "mean":
-            flux = self.decode(np.zeros((n, dim), np.float32), condition)
-            return self._spectrum1d(flux, physical) if as_spectrum1d else flux
+            return self.decode(np.zeros((n, dim), np.float32), condition)
+        z = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+        return self.decode(z, condition)
+
+    def sample(
+        self,
+        params: object,
+        n_samples: int,
+        seed: int | None = None,
+        allow_extrapolation: bool = False,
+    ) -> GenerationResult:
+        """Mean and spread of the spectra over ``n_samples`` draws of z per point.
+
+        Parameters
+        ----------
+        params
+            Physical parameters, as for :meth:`generate`.
+        n_samples
+            Draws of z ~ N(0, I) per point, at least 2.
+        seed
+            Seed of the z draws (NumPy PCG64), so draws are repeatable.
+        allow_extrapolation
+            As for :meth:`generate`.
+
+        Returns
+        -------
+        GenerationResult
+            ``.mean`` and ``.std`` (ddof 1), float32, shape ``(n, n_pixels)``: the spread
+            the model has learnt at each point.
+        """
+        if n_samples < 2:
+            raise GridInputError(
+                f"n_samples must be at least 2 for a spread, got {n_samples}; "
+                f"generate() gives one spectrum per point"
+            )
+        physical = self._check_domain(params, allow_extrapolation)
+        condition = self.space.normalize(physical).astype(np.float32)
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n * n_samples, dim), dtype=np.float32)
-        if n_samples == 1:
-            flux = self.decode(z, condition)
-            return self._spectrum1d(flux, physical) if as_spectrum1d else flux
+        z = rng.standard_normal((len(condition) * n_samples, self.config.latent_dim), np.float32)
         mean, std = self._mean_and_spread(z, condition, n_samples)
-        result = GenerationResult(mean, std, physical, n_samples)
-        return self._spectrum1d(result.mean, physical, result.std) if as_spectrum1d else result
+        return GenerationResult(mean, std, physical, n_samples)
+
+    def to_spectrum(self, flux: np.ndarray, params: object, std: np.ndarray | None = None):
+        """Generated spectra as a specutils spectrum.
+
+        Parameters
+        ----------
+        flux
+            What :meth:`generate` returned (or a :class:`GenerationResult`'s ``mean``),
+            shape ``(n, n_pixels)``.
+        params
+            The parameters they were generated at, as for :meth:`generate`.
+        std
+            Their spread (``GenerationResult.std``), stored as the uncertainty; or None.
+
+        Returns
+        -------
+        specutils.Spectrum or specutils.Spectrum1D
+            Wavelength in Angstrom, dimensionless flux (1-D for one spectrum), the
+            parameters in ``meta`` as ``"teff (K)": value`` (a list for several spectra).
+        """
+        physical = self.space.as_array(params, source="to_spectrum")
+        flux = np.atleast_2d(flux)
+        if flux.shape != (len(physical), self.n_pixels):
+            raise GridInputError(
+                f"flux of shape {flux.shape} for {len(physical)} parameter points; expected "
+                f"({len(physical)}, {self.n_pixels})"
+            )
+        values = physical[0] if len(physical) == 1 else physical
+        meta = parameter_meta(self.space.names, self.space.units, values)
+        meta["generator"] = "spectral-cvae CVAE"
+        return to_specutils(self.wavelength, flux, meta, std)
 
     def _mean_and_spread(
         self, z: np.ndarray, condition: np.ndarray, n_samples: int
@@ -229,8 +285,6 @@ class SpectrumGenerator:
         """The flux, or :class:`ModelFileError` if the model made NaN or infinite values."""
         bad = ~np.isfinite(flux)
         if bad.any():
-            from .artifact import ModelFileError
-
             row = first_row + int(np.argwhere(bad)[0][0])
             raise ModelFileError(
                 f"{self.source}: the model generated non-finite flux (spectrum {row}, "
@@ -252,29 +306,42 @@ class SpectrumGenerator:
             )
         return physical
 
-    def _spectrum1d(self, flux: np.ndarray, physical: np.ndarray, std: np.ndarray | None = None):
-        import specutils
-        from astropy import units as u
-        from astropy.nddata import StdDevUncertainty
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the model to one ``.keras`` file, atomically, without optimizer state.
 
-        spectrum_class = getattr(specutils, "Spectrum", None) or specutils.Spectrum1D
-        meta = {
-            f"{n} ({unit})" if unit else n: physical[:, k].tolist()
-            for k, (n, unit) in enumerate(zip(self.space.names, self.space.units))
-        }
-        meta["generator"] = "spectral-cvae CVAE"
-        squeeze = len(flux) == 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return spectrum_class(
-                spectral_axis=self.wavelength * u.AA,
-                flux=(flux[0] if squeeze else flux) * u.dimensionless_unscaled,
-                uncertainty=None if std is None else StdDevUncertainty(std[0] if squeeze else std),
-                meta=meta,
-            )
+        Parameters
+        ----------
+        path
+            Destination; must end in ``.keras``. It appears only once complete.
+        overwrite
+            Replace an existing file; otherwise an existing file is refused.
 
-    def save(self, path, overwrite: bool = False):
-        """Save to one ``.keras`` file, atomically; see :func:`~spectral_cvae.model.save_model`."""
-        from .artifact import save_model
+        Returns
+        -------
+        pathlib.Path
+            The file written.
 
-        return save_model(self, path, overwrite=overwrite)
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists and ``overwrite`` is False.
+        """
+        return write_archive(self.model, path, overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SpectrumGenerator:
+        """Read a model file written by :meth:`save` (Keras safe mode: no stored code runs).
+
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, truncated, corrupt, changed after saving, or not a
+            spectral-cvae model.
+        """
+        model = read_archive(path)
+        try:
+            generator = cls(model)
+        except GridInputError as exc:
+            raise ModelFileError(f"{path}: {exc}") from exc
+        generator.source = str(path)
+        return generator

@@ -27,7 +27,6 @@ from ..grid.store import SpectralGrid
 from ..grid.wavelength import paper_wavelength
 from ..provenance import describe_training
 from ..seeding import keras_seeded
-from .artifact import save_model
 from .config import CVAEConfig
 from .cvae import CVAE
 from .data import augmented_space, is_base_grid, make_dataset
@@ -311,7 +310,7 @@ def finish(
     model.metadata = {**metadata, "provenance": provenance}
     generator = SpectrumGenerator(model)
     if out is not None:
-        save_model(generator, out, overwrite=True)
+        generator.save(out, overwrite=True)
         if checkpoint_dir is not None:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return generator

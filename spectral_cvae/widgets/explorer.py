@@ -235,7 +235,7 @@ class SpectrumExplorer(widgets.VBox):
         point = np.array([list(self.parameters.values())])
         self.flux = self.generator.generate(point, latent="mean")[0]
         if self.n_samples > 1:
-            spread = self.generator.generate(point, n_samples=self.n_samples, seed=self.seed)
+            spread = self.generator.sample(point, self.n_samples, seed=self.seed)
             self._lower = spread.mean[0] - spread.std[0]
             self._upper = spread.mean[0] + spread.std[0]
             self.std = spread.std[0]

@@ -1,13 +1,16 @@
-"""One file per trained model: weights, normalization, wavelengths, space, config, provenance.
+"""The ``.keras`` archive of a trained model: written atomically, checked, read in safe mode.
 
 A model is saved as a Keras ``.keras`` archive whose model config carries everything
 generation needs (wavelength grid, parameter space with its min-max ranges, the flux scale
-inside the decoder, the :class:`CVAEConfig`) and where it came from (grid fingerprint,
-split, package versions, training history). Files are written atomically and read with
-Keras safe mode, so loading a model never runs code stored in it. The archive also holds the
-sha256 of each of its members (:data:`CHECKSUM_MEMBER`), checked on loading, so that a file
-edited after saving (weights, flux scale, ranges) is refused instead of generating wrong
-spectra.
+inside the decoder, the :class:`CVAEConfig`) and where it came from
+(:mod:`spectral_cvae.provenance`). Files are written atomically and read with Keras safe
+mode, so loading a model never runs code stored in it. The archive also holds the sha256 of
+each of its members (:data:`CHECKSUM_MEMBER`), checked on reading, so that a file edited
+after saving (weights, flux scale, ranges) is refused instead of generating wrong spectra.
+
+:meth:`SpectrumGenerator.save <spectral_cvae.model.SpectrumGenerator.save>` and
+:meth:`SpectrumGenerator.load <spectral_cvae.model.SpectrumGenerator.load>` are the public
+way in; this module knows nothing of generators.
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from ..errors import GridFileError, GridInputError
+from ..errors import GridFileError
 from ..files import atomic_path
 from .cvae import CVAE, PACKAGE
-from .generator import SpectrumGenerator
 from .physics import PhysicsCVAE
 
 MODEL_CLASSES = (f"{PACKAGE}>CVAE", f"{PACKAGE}>PhysicsCVAE")
@@ -36,17 +38,13 @@ class ModelFileError(GridFileError):
     """A model file that is missing, truncated, corrupt or not a spectral-cvae model."""
 
 
-def save_model(
-    generator: SpectrumGenerator | CVAE | PhysicsCVAE,
-    path: str | os.PathLike,
-    overwrite: bool = False,
-) -> Path:
-    """Write a model to one ``.keras`` file, atomically (without optimizer state).
+def write_archive(model: CVAE | PhysicsCVAE, path: str | os.PathLike, overwrite: bool) -> Path:
+    """Write a model to one ``.keras`` file, atomically, without optimizer state.
 
     Parameters
     ----------
-    generator
-        A :class:`SpectrumGenerator` or its :class:`CVAE`.
+    model
+        The Keras model, its metadata (wavelength, space, provenance) included.
     path
         Destination; must end in ``.keras``. It appears only once complete.
     overwrite
@@ -56,10 +54,11 @@ def save_model(
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
+    ModelFileError
+        If ``path`` does not end in ``.keras``.
     """
     import keras
 
-    model = generator.model if isinstance(generator, SpectrumGenerator) else generator
     path = Path(path)
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: a model file name must end in .keras")
@@ -79,13 +78,19 @@ def save_model(
     return path
 
 
-def load_model(path: str | os.PathLike) -> SpectrumGenerator:
-    """Read a model written by :func:`save_model` (Keras safe mode: no stored code runs).
+def read_archive(path: str | os.PathLike) -> CVAE | PhysicsCVAE:
+    """Read a model written by :func:`write_archive` (Keras safe mode: no stored code runs).
+
+    Returns
+    -------
+    CVAE or PhysicsCVAE
+        The Keras model, uncompiled.
 
     Raises
     ------
     ModelFileError
-        If the file is missing, truncated, corrupt, or not a spectral-cvae model.
+        If the file is missing, truncated, corrupt, changed after saving, or not a
+        spectral-cvae model.
     """
     import keras
 
@@ -94,18 +99,12 @@ def load_model(path: str | os.PathLike) -> SpectrumGenerator:
         raise ModelFileError(f"{path}: no such model file")
     _check_archive(path)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for damaged archives; name the file.
         raise ModelFileError(
             f"{path}: cannot be loaded as a spectral-cvae model, the file is damaged or was "
             f"written by an incompatible version ({type(exc).__name__}: {exc})"
         ) from exc
-    try:
-        generator = SpectrumGenerator(model)
-    except GridInputError as exc:
-        raise ModelFileError(f"{path}: {exc}") from exc
-    generator.source = str(path)
-    return generator
 
 
 def _digests(archive: zipfile.ZipFile) -> dict[str, str]:
