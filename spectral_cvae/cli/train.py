@@ -54,8 +54,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--overwrite", action="store_true", help="replace an existing --out (a finished run)"
     )
+    train.add_argument(
+        "--devices",
+        type=devices,
+        default="auto",
+        help="data-parallel devices: 'auto' (all that Keras lists, JAX backend), 'none' "
+        "(one device) or a comma-separated list such as gpu:0,gpu:1",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=run)
+
+
+def devices(text: str) -> str | list[str] | None:
+    """The --devices option: 'auto', 'none' or a comma-separated list of devices."""
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or any(":" not in name for name in names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected 'auto', 'none' or devices such as gpu:0,gpu:1"
+        )
+    return names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         verbose=0 if args.quiet else "auto",
         overwrite=args.overwrite,
+        devices=args.devices,
     )
     provenance = generator.provenance
     best = provenance["history"][provenance["best_epoch"]] if provenance["history"] else {}

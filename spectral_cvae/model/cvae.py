@@ -16,6 +16,7 @@ import keras
 from keras import layers, ops
 
 from .config import CVAEConfig
+from .distribution import per_replica
 
 PACKAGE = "spectral_cvae"
 
@@ -188,7 +189,7 @@ class CVAE(SpectrumModel):
         n_spectra = ops.shape(y)[0]
         self.reconstruction_loss_tracker.update_state(reconstruction_loss, n_spectra)
         self.kl_loss_tracker.update_state(kl_loss, n_spectra)
-        return reconstruction_loss + self.config.beta * kl_loss
+        return per_replica(reconstruction_loss + self.config.beta * kl_loss)
 
     def build_all(self) -> None:
         """Create every weight (and the optimizer's, if compiled) without data."""

@@ -10,6 +10,9 @@ epoch ``k`` is its batches ``k * n_batches`` to ``(k + 1) * n_batches - 1``, so 
 does not depend on when Keras calls the dataset's hooks, a resumed run sees exactly the
 batches it would have seen, and batches can be read ahead in a background thread while the
 model trains. ``PyDataset`` feeds every Keras backend (TensorFlow, JAX, PyTorch).
+
+In data-parallel training each worker reads only its :class:`~.distribution.Shard` of every
+global batch, and global batches hold whole multiples of the devices' count.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..grid.augment import BASE_NAMES, draw_broadening, full_parameters
 from ..grid.broadening import broaden
 from ..grid.store import SpectralGrid
 from ..parameters import PAPER_SPACE, ParameterSpace
+from .distribution import SINGLE_DEVICE, Shard
 
 READ_AHEAD = 2
 """Batches prepared in a background thread ahead of the one the model is training on."""
@@ -67,6 +71,11 @@ class SpectrumBatches(keras.utils.PyDataset):
         Name of the grid in error messages.
     file_rows
         File rows of an in-memory copy's rows, for error messages.
+    shard
+        This worker's part of every batch in data-parallel training. Training batches are
+        then all full (the rows left over by an epoch's shuffle wait for a later epoch) and
+        the last validation batch is cut to a multiple of the devices (at most
+        ``devices - 1`` validation spectra unused).
 
     Attributes
     ----------
@@ -90,13 +99,31 @@ class SpectrumBatches(keras.utils.PyDataset):
         shuffle: bool,
         source: str,
         file_rows: np.ndarray | None = None,
+        shard: Shard = SINGLE_DEVICE,
     ) -> None:
         super().__init__()  # one worker: reading ahead is done here, in order
         self.grid, self.rows, self.space = grid, np.asarray(rows, dtype=np.int64), space
         self.batch_size, self.flux_scale = int(batch_size), flux_scale
         self.seed, self.shuffle, self.source = seed, shuffle, source
-        self.file_rows = file_rows
-        self.n_batches = math.ceil(len(self.rows) / self.units_per_batch)
+        self.file_rows, self.shard = file_rows, shard
+        self.multiple = shard.unit_multiple(self.spectra_per_unit)
+        if shard.parallel and self.units_per_batch % self.multiple:
+            raise GridInputError(
+                f"batch_size {self.batch_size} cannot be split evenly over {shard.devices} "
+                f"devices and {shard.count} workers: make it a multiple of "
+                f"{self.multiple * self.spectra_per_unit}"
+            )
+        full_batches_only = shard.parallel and shuffle
+        batches = len(self.rows) / self.units_per_batch
+        self.n_batches = math.floor(batches) if full_batches_only else math.ceil(batches)
+        if shard.parallel and not shuffle and len(self.rows) % self.units_per_batch:
+            last = len(self.rows) % self.units_per_batch
+            self.n_batches -= last < self.multiple  # cut to nothing: no last batch
+        if shard.parallel and self.n_batches == 0:
+            raise GridInputError(
+                f"{source}: {len(self.rows)} spectra make no batch of {self.batch_size} "
+                f"split over {shard.devices} devices"
+            )
         self.first_epoch = 0
         self.error: GridInputError | None = None
         self._ahead: dict[int, Future] = {}
@@ -104,8 +131,13 @@ class SpectrumBatches(keras.utils.PyDataset):
 
     @property
     def units_per_batch(self) -> int:
-        """Rows of ``rows`` that make one batch."""
+        """Rows of ``rows`` that make one (global) batch."""
         return self.batch_size
+
+    @property
+    def spectra_per_unit(self) -> int:
+        """Spectra made from each row of ``rows``."""
+        return 1
 
     @property
     def num_batches(self) -> int | None:
@@ -146,10 +178,20 @@ class SpectrumBatches(keras.utils.PyDataset):
             self._ahead.pop(stale).cancel()
         return self._ahead.pop(index)
 
-    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(flux, normalized condition) of stream position ``index``, float32."""
+    def global_batch(self, index: int) -> np.ndarray:
+        """The rows of ``rows`` in the global batch at stream position ``index``.
+
+        All workers' parts of it together; cut to a multiple of the devices.
+        """
         epoch, k = self.epoch_and_batch(index)
-        rows = self.order(epoch)[k * self.batch_size : (k + 1) * self.batch_size]
+        step = self.units_per_batch
+        units = self.order(epoch)[k * step : (k + 1) * step]
+        return units[: len(units) - len(units) % self.multiple]
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """This worker's (flux, normalized condition) of stream position ``index``, float32."""
+        rows = self.global_batch(index)
+        rows = rows[self.shard.part(len(rows))]
         flux, parameters = self.grid.read_flux(rows), self.grid.parameters[rows]
         return self.check(flux, rows), self.space.normalize(parameters).astype(np.float32)
 
@@ -189,13 +231,21 @@ class BroadenedBatches(SpectrumBatches):
     def units_per_batch(self) -> int:
         return max(1, self.batch_size // self.draws)
 
+    @property
+    def spectra_per_unit(self) -> int:
+        return self.draws
+
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         epoch, k = self.epoch_and_batch(index)
-        step = self.units_per_batch
-        models = self.order(epoch)[k * step : (k + 1) * step]
+        models = self.global_batch(index)
         entropy = [self.seed, 2, epoch, k] if self.shuffle else [self.seed, 1, k]
         rng = np.random.default_rng(entropy)
+        # Drawn for the whole global batch, so each worker gets the pairs of its models.
         vsini, resolution = draw_broadening(len(models) * self.draws, rng, self.space)
+        part = self.shard.part(len(models))
+        models = models[part]
+        drawn = slice(part.start * self.draws, part.stop * self.draws)
+        vsini, resolution = vsini[drawn], resolution[drawn]
         flux = np.concatenate(
             [
                 broaden(
@@ -226,6 +276,7 @@ def make_dataset(
     in_memory_bytes: float = 0,
     wavelength: np.ndarray | None = None,
     draws_per_model: int = 8,
+    shard: Shard = SINGLE_DEVICE,
 ) -> SpectrumBatches:
     """Batches of ``((flux, condition), flux)`` over some rows of a grid, for ``fit``.
 
@@ -252,6 +303,8 @@ def make_dataset(
         Output wavelengths, Angstrom, for a base grid.
     draws_per_model
         (v sin i, R) pairs per base model per epoch, for a base grid.
+    shard
+        This worker's part of every batch (data-parallel training); default all of it.
 
     Returns
     -------
@@ -266,9 +319,14 @@ def make_dataset(
         if wavelength is None:
             raise GridInputError("a base grid needs the output wavelengths to broaden onto")
         return BroadenedBatches(
-            grid, rows, *settings, wavelength=wavelength, draws_per_model=draws_per_model
+            grid,
+            rows,
+            *settings,
+            wavelength=wavelength,
+            draws_per_model=draws_per_model,
+            shard=shard,
         )
     file_rows = None
     if len(rows) * grid.n_pixels * 4 <= in_memory_bytes and grid.path is not None:
         grid, file_rows, rows = grid.subset(rows), rows, np.arange(len(rows))
-    return SpectrumBatches(grid, rows, *settings, file_rows)
+    return SpectrumBatches(grid, rows, *settings, file_rows, shard=shard)

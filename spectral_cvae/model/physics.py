@@ -27,6 +27,7 @@ from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace
 from .broadening_layers import BASE_VELOCITY_STEP, BASE_WINDOW, Broadening
 from .config import CVAEConfig
 from .cvae import PACKAGE, ClipLogVariance, Sampling, SpectrumModel, kl_divergence
+from .distribution import per_replica
 
 LOGIT_FLOOR = 1e-5
 """Flux / flux_scale is clipped to [floor, 1 - floor] before the logit of the PCA basis."""
@@ -340,7 +341,7 @@ class PhysicsCVAE(SpectrumModel):
         z = ops.zeros((n_spectra, self.config.latent_dim))
         generated = self.coefficient_decoder([z, x[1]], training=training)
         self.generation_loss_tracker.update_state(self._logit_mse(y, generated), n_spectra)
-        return reconstruction_loss + self.config.beta * kl_loss
+        return per_replica(reconstruction_loss + self.config.beta * kl_loss)
 
     def _logit_mse(self, coefficients, predicted):
         """Squared logit error per pixel, from standardized coefficients."""

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Literal
 
 import keras
 import numpy as np
@@ -30,6 +31,7 @@ from ..seeding import keras_seeded
 from .config import CVAEConfig
 from .cvae import CVAE
 from .data import augmented_space, is_base_grid, make_dataset
+from .distribution import data_parallel, worker_input
 from .generator import SpectrumGenerator
 
 STATE_FILE = "state.json"
@@ -330,6 +332,7 @@ def train(
     callbacks: list[keras.callbacks.Callback] | tuple = (),
     verbose: int | str = "auto",
     overwrite: bool = True,
+    devices: Literal["auto"] | list[str] | None = "auto",
 ) -> SpectrumGenerator:
     """Train a conditional VAE on a grid of spectra.
 
@@ -367,6 +370,12 @@ def train(
         Keras verbosity: ``"auto"`` (a progress bar), 0 (silent), 1 or 2.
     overwrite
         Replace an existing ``out``; if False an existing file is refused before training.
+    devices
+        Data-parallel training: ``"auto"`` splits every batch over all the devices Keras
+        lists (JAX backend, :class:`keras.distribution.DataParallel`; with TensorFlow an
+        active ``tf.distribute`` strategy is used), a list of devices (``["gpu:0",
+        "gpu:1"]``), or None for one device. Each worker reads only its part of each batch;
+        ``config.batch_size`` is the global batch and must divide evenly over the devices.
 
     Returns
     -------
@@ -386,11 +395,13 @@ def train(
     grid, opened = _open(grid)
     # One run per output: a second would take over the first's live checkpoint.
     lock = exclusive(out, "training run") if out is not None else contextlib.nullcontext()
+    distribution, shard = data_parallel(devices)
     # keras_seeded: Keras's weights and shuffles are seeded; the caller's generators are not.
     with (
         lock,
         contextlib.closing(grid) if opened else contextlib.nullcontext(),
         keras_seeded(seed),
+        distribution.scope() if distribution is not None else contextlib.nullcontext(),
     ):
         split = _split(grid, split, config, seed)
         if is_base_grid(grid):
@@ -414,6 +425,7 @@ def train(
             "in_memory_bytes": config.in_memory_mb * 2**20,
             "wavelength": wavelength,
             "draws_per_model": config.draws_per_model,
+            "shard": shard,
         }
         train_data = make_dataset(grid, split.train, shuffle=True, **common)
         has_validation = len(split.validation) > 0
@@ -435,10 +447,10 @@ def train(
         if initial_epoch < model.config.epochs:
             try:
                 model.fit(
-                    train_data,
+                    worker_input(train_data),
                     steps_per_epoch=train_data.n_batches,  # an endless stream, seeded per epoch
                     shuffle=False,
-                    validation_data=validation_data,
+                    validation_data=worker_input(validation_data),
                     epochs=model.config.epochs,
                     initial_epoch=initial_epoch,
                     callbacks=[*built_in, *callbacks],

@@ -1,0 +1,178 @@
+"""Data-parallel training: every worker reads its part of the batch a single device would see."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spectral_cvae.errors import GridInputError
+from spectral_cvae.grid import SpectralGrid
+from spectral_cvae.grid.augment import BASE_SPACE
+from spectral_cvae.model.data import make_dataset
+from spectral_cvae.model.distribution import Shard, shard_from_tf_config
+from spectral_cvae.parameters import PAPER_SPACE
+
+from .conftest import toy_grid
+
+WAVELENGTH = np.linspace(5000.0, 5010.0, 40)
+
+
+def base_grid(n: int = 12) -> SpectralGrid:
+    """Unbroadened 'base' spectra over (teff, logg, mh, vmic), finely sampled."""
+    rng = np.random.default_rng(3)
+    wavelength = np.linspace(4995.0, 5015.0, 2000)
+    lines = rng.uniform(5001, 5009, (n, 1))
+    flux = 1 - 0.5 * np.exp(-0.5 * ((wavelength - lines) / 0.05) ** 2)
+    parameters = np.column_stack(
+        [rng.uniform(4000, 9000, n), rng.uniform(2, 5, n), rng.uniform(-1, 0.5, n)]
+        + [rng.uniform(0.5, 3, n)]
+    )
+    return SpectralGrid(wavelength, flux.astype(np.float32), parameters, BASE_SPACE)
+
+
+def batches(grid: SpectralGrid, rows: np.ndarray, shard: Shard, shuffle: bool = True, **kw):
+    return make_dataset(
+        grid,
+        rows,
+        grid.space if grid.space.names == PAPER_SPACE.names else PAPER_SPACE,
+        batch_size=8,
+        flux_scale=1.1,
+        seed=4,
+        shuffle=shuffle,
+        shard=shard,
+        **kw,
+    )
+
+
+def joined(grid, rows, count: int, devices: int, index: int, shuffle: bool = True, **kw):
+    """The workers' parts of stream position ``index``, concatenated in worker order."""
+    parts = [
+        batches(grid, rows, Shard(k, count, devices), shuffle, **kw).batch(index)
+        for k in range(count)
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def test_shard_parts_cover_a_batch_once_in_order():
+    for n, count in [(8, 2), (12, 4), (9, 3)]:
+        covered = np.concatenate(
+            [np.arange(n)[Shard(k, count, count).part(n)] for k in range(count)]
+        )
+        np.testing.assert_array_equal(covered, np.arange(n))
+
+
+def test_workers_together_read_the_single_device_batch():
+    grid = toy_grid(WAVELENGTH, n=40, seed=2)
+    rows = np.arange(35)
+    single = batches(grid, rows, Shard())
+    for index in (0, 3, 9):  # epochs 0, 0 and 2 of four full batches
+        flux, condition = joined(grid, rows, count=2, devices=2, index=index)
+        expected = single.batch(single.n_batches * (index // 4) + index % 4)
+        np.testing.assert_array_equal(flux, expected[0])
+        np.testing.assert_array_equal(condition, expected[1])
+
+
+def test_parallel_training_reads_only_full_batches_and_validation_whole_device_multiples():
+    grid = toy_grid(WAVELENGTH, n=40, seed=2)
+    training = batches(grid, np.arange(35), Shard(0, 1, 4))
+    assert (training.n_batches, Shard().parallel) == (4, False)  # 35 // 8, tail left over
+    assert all(len(training.batch(i)[0]) == 8 for i in range(2 * training.n_batches))
+    validation = batches(grid, np.arange(19), Shard(0, 1, 4), shuffle=False)
+    sizes = [len(validation.batch(i)[0]) for i in range(validation.n_batches)]
+    assert sizes == [8, 8]  # 19 = 8 + 8 + 3; 3 spectra cannot fill four devices
+    validation = batches(grid, np.arange(22), Shard(0, 1, 4), shuffle=False)
+    assert [len(validation.batch(i)[0]) for i in range(validation.n_batches)] == [8, 8, 4]
+
+
+def test_broadened_workers_get_the_draws_of_their_base_models():
+    grid = base_grid()
+    rows = np.arange(12)
+    kw = {"wavelength": WAVELENGTH, "draws_per_model": 2}
+    single = batches(grid, rows, Shard(0, 1, 2), **kw)
+    for index in (0, 2):
+        flux, condition = joined(grid, rows, count=2, devices=2, index=index, **kw)
+        expected = single.batch(index)
+        assert flux.shape == (8, WAVELENGTH.size)
+        np.testing.assert_allclose(flux, expected[0], atol=1e-6)
+        np.testing.assert_array_equal(condition, expected[1])
+
+
+def test_a_batch_that_cannot_be_split_evenly_is_refused_by_name():
+    grid = toy_grid(WAVELENGTH, n=40, seed=2)
+    with pytest.raises(GridInputError, match="batch_size 8 cannot be split evenly over 3"):
+        batches(grid, np.arange(30), Shard(0, 1, 3))
+    with pytest.raises(GridInputError, match="cannot be shared evenly by 2 workers"):
+        Shard(0, 2, 3)
+
+
+def test_tf_config_numbers_workers_with_the_chief_first():
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    assert shard_from_tf_config({"cluster": cluster, "task": {"type": "chief"}}, 3) == Shard(
+        0, 3, 3
+    )
+    worker = {"cluster": cluster, "task": {"type": "worker", "index": 1}}
+    assert shard_from_tf_config(worker, 6) == Shard(2, 3, 6)
+    assert shard_from_tf_config({}, 2) == Shard(0, 1, 2)
+
+
+# Two CPU devices under JAX: keras.distribution.DataParallel trains the network a single
+# device trains (same global batches, gradients averaged), with its weights on both devices.
+TWO_DEVICES = """
+import json, sys
+import numpy as np
+import keras
+from spectral_cvae.model import train
+from tests.conftest import tiny_config, toy_grid
+
+grid = toy_grid(np.linspace(5000.0, 5010.0, 64), n=64, seed=1)
+config = tiny_config(batch_size=8, epochs=3)
+split = grid.split(test=8, validation=8, seed=0)
+one = train(grid, config, split=split, seed=0, verbose=0, devices=None)
+both = train(grid, config, split=split, seed=0, verbose=0, devices="auto")
+points = grid.parameters[split.test]
+print(json.dumps({
+    "devices": keras.distribution.list_devices(),
+    "weights": max(float(np.abs(a - b).max())
+                   for a, b in zip(one.model.get_weights(), both.model.get_weights())),
+    "placed_on": len(both.model.trainable_variables[0].value.sharding.device_set),
+    "spectra": float(np.abs(one.generate(points) - both.generate(points)).max()),
+    "val_loss": [h["val_reconstruction_loss"] for h in both.provenance["history"]],
+}))
+"""
+
+
+@pytest.mark.timeout(600)
+def test_data_parallel_on_two_devices_trains_the_single_device_network(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        if os.environ.get("CI"):
+            pytest.fail("jax is not installed: `make test` installs it from requirements/")
+        pytest.skip("jax is not installed (pip install -r requirements/lock-jax.txt)")
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "PYTHONPATH": str(root),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["devices"] == ["cpu:0", "cpu:1"]
+    assert result["placed_on"] == 2
+    assert result["weights"] < 1e-5
+    assert result["spectra"] < 1e-5
+    assert len(result["val_loss"]) == 3 and all(np.isfinite(result["val_loss"]))
