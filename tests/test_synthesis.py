@@ -43,7 +43,7 @@ from spectral_cvae.grid.synthesis.linelist import (
     gaia_eso_window,
     read_gaia_eso,
 )
-from spectral_cvae.grid.synthesis.run import synthesize
+from spectral_cvae.grid.synthesis.run import HELIUM_I_LINES, synthesize
 from spectral_cvae.grid.wavelength import vacuum_to_air
 
 # -- installing -------------------------------------------------------------------------------
@@ -61,7 +61,9 @@ def test_download_rejects_a_file_whose_sha256_differs(tmp_path, monkeypatch):
 
 def test_download_reuses_a_cached_file_with_the_right_sha256(tmp_path, monkeypatch):
     (tmp_path / "x-1.tar.gz").write_bytes(b"content")
-    artifact = Artifact("x", "1", "https://example.invalid/x-1.tar.gz", sha256(tmp_path / "x-1.tar.gz"))
+    artifact = Artifact(
+        "x", "1", "https://example.invalid/x-1.tar.gz", sha256(tmp_path / "x-1.tar.gz")
+    )
 
     def no_network(*args, **kwargs):
         raise AssertionError("downloaded again")
@@ -152,7 +154,9 @@ def test_synspec_list_has_one_transition_per_line_in_nm(turbospectrum_list, tmp_
     assert rows.shape == (2, 11)
     np.testing.assert_allclose(rows[:, 0], [500.0, 500.05])
     # E_up - E_low is the transition's vacuum wavenumber.
-    np.testing.assert_allclose(rows[:, 5] - rows[:, 3], 1e8 / air_to_vacuum(rows[:, 0] * 10), atol=2e-3)
+    np.testing.assert_allclose(
+        rows[:, 5] - rows[:, 3], 1e8 / air_to_vacuum(rows[:, 0] * 10), atol=2e-3
+    )
     assert gaia_eso_window(turbospectrum_list, tmp_path / "cache", 4999.5, 5000.8) == path
 
 
@@ -160,6 +164,12 @@ def test_air_to_vacuum_inverts_vacuum_to_air():
     air = np.array([4450.0, 5000.0, 5400.0])
     np.testing.assert_allclose(vacuum_to_air(air_to_vacuum(air)), air, atol=1e-8)
     assert 1.3 < air_to_vacuum(5000.0) - 5000.0 < 1.5
+
+
+def test_he_i_wavelengths_follow_from_their_level_energies():
+    lines = np.array(HELIUM_I_LINES)
+    from_levels = air_to_vacuum(lines[:, 0]) - 1e8 / (lines[:, 4] - lines[:, 2])
+    np.testing.assert_allclose(from_levels, 0.0, atol=0.03)
 
 
 def test_a_broken_line_list_names_the_file_and_line(tmp_path):
@@ -220,8 +230,14 @@ def test_a_failed_run_raises_with_the_tail_of_the_log(tmp_path):
     found = fake_installation(tmp_path, "echo 'reading model'\necho 'fatal: bad opacity'\nexit 3\n")
     with pytest.raises(SynthesisError) as error:
         synthesize(
-            5777, 4.44, 0.0, 1.0, (5000, 5001), atmosphere=kurucz_model(),
-            linelist=tmp_path / "lines", install=found,
+            5777,
+            4.44,
+            0.0,
+            1.0,
+            (5000, 5001),
+            atmosphere=kurucz_model(),
+            linelist=tmp_path / "lines",
+            install=found,
         )
     message = str(error.value)
     assert "Teff = 5777 K" in message and "exited with status 3" in message
@@ -236,8 +252,14 @@ def test_nan_flux_is_an_error_not_a_spectrum(tmp_path):
     )
     with pytest.raises(SynthesisError, match="unusable output.*fort.7, line 1: flux is nan"):
         synthesize(
-            5777, 4.44, 0.0, 1.0, (5000, 5001), atmosphere=kurucz_model(),
-            linelist=tmp_path / "lines", install=found,
+            5777,
+            4.44,
+            0.0,
+            1.0,
+            (5000, 5001),
+            atmosphere=kurucz_model(),
+            linelist=tmp_path / "lines",
+            install=found,
         )
 
 
@@ -249,11 +271,20 @@ def test_a_run_returns_normalized_flux_on_a_uniform_grid_and_cleans_up(tmp_path)
         "printf '4999.0 2.0\\n5002.0 2.0\\n' > fort.17\n",
     )
     wavelength, flux = synthesize(
-        5777, 4.44, 0.0, 1.0, (5000.0, 5001.0), 0.25, atmosphere=kurucz_model(),
-        linelist=tmp_path / "lines", install=found,
+        5777,
+        4.44,
+        0.0,
+        1.0,
+        (5000.0, 5001.0),
+        0.25,
+        atmosphere=kurucz_model(),
+        linelist=tmp_path / "lines",
+        install=found,
     )
     np.testing.assert_allclose(wavelength, [5000.0, 5000.25, 5000.5, 5000.75])
-    np.testing.assert_allclose(flux, np.interp(wavelength, [4999.9, 5000.5, 5001.1], [1.0, 0.5, 1.0]))
+    np.testing.assert_allclose(
+        flux, np.interp(wavelength, [4999.9, 5000.5, 5001.1], [1.0, 0.5, 1.0])
+    )
     workdir = (tmp_path / "where").read_text().strip()
     assert "synspec-" in workdir and not Path(workdir).exists()
 
@@ -290,14 +321,28 @@ def crashing(teff, logg, mh, vmic, window, step):
 def in_process_scheduler():
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, Client(cluster):
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),
+    ):
         yield cluster.scheduler_address
 
 
 def build(path, function, address, **options):
     return build_base_grid(
-        path, 12, "sobol", 7, window=WINDOW, margin=MARGIN, step=STEP, scheduler=address,
-        progress=False, synthesize=function, **options,
+        path,
+        12,
+        "sobol",
+        7,
+        window=WINDOW,
+        margin=MARGIN,
+        step=STEP,
+        scheduler=address,
+        progress=False,
+        synthesize=function,
+        **options,
     )
 
 
@@ -309,7 +354,12 @@ def test_sampling_is_seeded_spans_the_space_and_extends_by_prefix():
     lhs = sample_base_parameters(10, "lhs", seed=1)
     teff_bins = np.floor((lhs[:, 0] - 4000.0) / 700.0)
     assert sorted(teff_bins) == list(range(10))  # one model per tenth of the Teff range
-    for name, low, high in [("teff", 4000, 11000), ("logg", 2, 5), ("mh", -1.5, 1.5), ("vmic", 0, 4)]:
+    for name, low, high in [
+        ("teff", 4000, 11000),
+        ("logg", 2, 5),
+        ("mh", -1.5, 1.5),
+        ("vmic", 0, 4),
+    ]:
         column = sobol[:, BASE_SPACE.names.index(name)]
         assert low <= column.min() < low + 0.1 * (high - low)
         assert high - 0.1 * (high - low) < column.max() <= high
@@ -328,7 +378,9 @@ def test_build_stores_every_model_and_records_failures(tmp_path, in_process_sche
         assert grid.space == BASE_SPACE
         np.testing.assert_array_equal(grid.wavelength, base_wavelength(WINDOW, MARGIN, STEP))
         order = np.lexsort(grid.parameters.T)
-        np.testing.assert_array_equal(grid.parameters[order], expected[~bad][np.lexsort(expected[~bad].T)])
+        np.testing.assert_array_equal(
+            grid.parameters[order], expected[~bad][np.lexsort(expected[~bad].T)]
+        )
         depth = 1.0 - grid.read_flux()[:, 4]
         np.testing.assert_allclose(depth, grid.parameters[:, 0] / 2e4, rtol=1e-6)
         assert grid.provenance["sampling"] == {"method": "sobol", "seed": 7, "n_models": 12}
@@ -367,6 +419,14 @@ def test_resuming_with_other_draws_is_refused(tmp_path, in_process_scheduler):
         build(path, crashing, in_process_scheduler)
     with pytest.raises(SynthesisError, match="not among these draws .*seed 8"):
         build_base_grid(
-            path, 12, "sobol", 8, window=WINDOW, margin=MARGIN, step=STEP,
-            scheduler=in_process_scheduler, progress=False, synthesize=stand_in,
+            path,
+            12,
+            "sobol",
+            8,
+            window=WINDOW,
+            margin=MARGIN,
+            step=STEP,
+            scheduler=in_process_scheduler,
+            progress=False,
+            synthesize=stand_in,
         )

@@ -19,7 +19,7 @@ from spectral_cvae.cli.main import main
 from spectral_cvae.grid.synthesis.atmosphere import read_atlas9, read_marcs
 from spectral_cvae.grid.synthesis.errors import SynthesisError
 from spectral_cvae.grid.synthesis.install import install, installation, is_installed
-from spectral_cvae.grid.synthesis.run import atmosnet, synthesize
+from spectral_cvae.grid.synthesis.run import HELIUM_I_LINES, atmosnet, synthesize
 from spectral_cvae.grid.synthesis.synspec_patch import PATCH_VERSION, patch_source
 
 
@@ -75,6 +75,26 @@ def test_atmosnet_solar_model_matches_atlas9_over_the_line_forming_depths(synspe
     assert 3000 < model.temperature.min() < 5000
 
 
+def _temperature_on_tau(net, teff, logg=3.0, mh=0.0):
+    model = net(teff, logg, mh)
+    return np.interp(np.linspace(-4, 1, 41), np.log10(model.tau_ross), model.temperature)
+
+
+def test_blending_the_atmosphere_networks_removes_their_jump_at_8000_k(synspec):
+    def departure_from_slope(net):
+        t = {teff: _temperature_on_tau(net, teff) for teff in (7970.0, 7990.0, 8010.0, 8030.0)}
+        slope = 0.5 * (t[7990.0] - t[7970.0] + t[8030.0] - t[8010.0])
+        return np.abs(t[8010.0] - t[7990.0] - slope).max()
+
+    plain, blended = atmosnet(synspec), atmosnet(synspec, 200.0)
+    assert departure_from_slope(plain) > 50.0  # K: the cool and hot networks disagree
+    assert departure_from_slope(blended) < 15.0
+    for teff in (7800.0, 8200.0):  # the band's ends are the plain networks
+        np.testing.assert_array_equal(
+            _temperature_on_tau(blended, teff), _temperature_on_tau(plain, teff)
+        )
+
+
 def test_atmospheres_outside_the_networks_are_refused_with_the_parameters(synspec):
     with pytest.raises(SynthesisError, match="Teff = 60000.0 K.*outside the atmosphere networks"):
         atmosnet(synspec)(60000.0, 4.0, 0.0)
@@ -88,7 +108,12 @@ def test_marcs_models_are_read_in_physical_units(synspec):
 
 
 def test_solar_spectrum_has_hbeta_and_mg_b_where_they_belong(spectra):
-    for run, centre in [("sun", 4861.32), ("sun_mg", 5167.32), ("sun_mg", 5172.68), ("sun_mg", 5183.60)]:
+    for run, centre in [
+        ("sun", 4861.32),
+        ("sun_mg", 5167.32),
+        ("sun_mg", 5172.68),
+        ("sun_mg", 5183.60),
+    ]:
         wavelength, depth = line_minimum(spectra[run], centre)
         assert abs(wavelength - centre) <= 0.05, (centre, wavelength)
         assert depth < 0.4, (centre, depth)
@@ -167,6 +192,37 @@ def test_the_helium_option_adds_he_i_4471_to_a_late_b_star(synspec):
     # Stark-broadened: its wings still absorb 0.5-1.5 A from the core.
     wing = np.abs(np.abs(runs[True][0] - 4471.5) - 1.0) <= 0.5
     assert np.mean(runs[False][1][wing] - runs[True][1][wing]) > 0.01
+
+
+def _he1_oscillator_strengths(path):
+    """{(lower, upper): f} of the line transitions of SYNSPEC's He I model atom."""
+    text = path.read_text().lower().replace("d-", "e-")
+    strengths = {}
+    for row in text.split("****** line transitions", 1)[1].splitlines():
+        fields = row.split()
+        if len(fields) >= 8 and fields[0].isdigit() and fields[1].isdigit():
+            strengths[int(fields[0]), int(fields[1])] = float(fields[7])
+    return strengths
+
+
+def test_he_i_log_gf_are_the_multiplet_strengths_of_synspecs_he_i_atom(synspec):
+    f = _he1_oscillator_strengths(synspec.data / "he1.dat")
+    # multiplet (A): (lower level, upper level) in he1.dat, lower level's statistical weight
+    multiplets = {
+        4471: (4, 15, 9),
+        4713: (4, 12, 9),
+        4922: (5, 16, 3),
+        5016: (3, 11, 1),
+        5048: (5, 13, 3),
+    }
+    listed = {}
+    for wavelength, loggf, *_ in HELIUM_I_LINES:
+        listed[round(wavelength)] = listed.get(round(wavelength), 0.0) + 10**loggf
+    assert set(listed) == set(multiplets)
+    for name, (lower, upper, weight) in multiplets.items():
+        assert np.log10(listed[name]) == pytest.approx(
+            np.log10(weight * f[lower, upper]), abs=0.002
+        )
 
 
 def test_a_build_with_he_i_refuses_to_resume_a_grid_begun_without(tmp_path, monkeypatch, capsys):

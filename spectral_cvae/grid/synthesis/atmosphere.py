@@ -22,6 +22,9 @@ BOLTZMANN = 1.380649e-16
 """erg / K."""
 MAX_TAU_ROSS = 30.0
 """Deepest Rosseland optical depth kept from the networks' models."""
+MAX_BLEND = 500.0
+"""Widest half-band (K) over which the networks may be blended: each is then evaluated at
+most this far beyond the Teff it was trained on."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class Atmosphere:
         cm^-3.
     source
         Where the model came from, for messages and provenance.
+    tau_ross
+        Rosseland optical depth at each depth, where known (the networks' models); not
+        written for SYNSPEC, which computes its own optical depths.
     """
 
     teff: float
@@ -56,6 +62,7 @@ class Atmosphere:
     pressure: np.ndarray
     electron_density: np.ndarray
     source: str = "atmosphere"
+    tau_ross: np.ndarray | None = None
 
     @property
     def n_depths(self) -> int:
@@ -106,19 +113,37 @@ class AtmosNet:
     were trained on log10 of the columns: with ``exp`` a solar model has T ~ 50 K. We take
     10**output, which matches the ATLAS9 solar model within ~50 K for RHOX 0.01-3 g cm^-2.
 
+    Both network sets give their models on one depth scale (the same Rosseland optical
+    depths at every depth index), so they can be blended depth by depth.
+
     Parameters
     ----------
     cool, hot
         ``.npz`` files written by :mod:`~spectral_cvae.grid.synthesis.install` from the
         networks for Teff <= 8000 K and Teff >= 8000 K.
+    blend
+        Half-width (K) of a band around 8000 K where the two are blended: log10 of every
+        column is averaged with weights linear in Teff (all cool at 8000 - blend, all hot at
+        8000 + blend), each network evaluated up to ``blend`` K beyond its training range.
+        0 (default): the cool networks up to 8000 K, the hot ones above, as atmosnet does.
     """
 
-    def __init__(self, cool: str | os.PathLike, hot: str | os.PathLike) -> None:
+    def __init__(self, cool: str | os.PathLike, hot: str | os.PathLike, blend: float = 0.0) -> None:
+        if not 0.0 <= blend <= MAX_BLEND:
+            raise ValueError(f"blend must be 0..{MAX_BLEND:g} K, got {blend}")
         self.parts = []
         for path in (cool, hot):
             with np.load(path) as data:
                 self.parts.append({key: data[key] for key in data.files})
         self.sources = (str(cool), str(hot))
+        self.blend = float(blend)
+        self.edge = float(self.parts[0]["ranges"][0, 1])
+
+    def hot_weight(self, teff: float) -> float:
+        """Weight of the hot networks at ``teff`` (K): 0 or 1 outside the blending band."""
+        if self.blend == 0.0:
+            return float(teff > self.edge)
+        return float(np.clip((teff - self.edge + self.blend) / (2.0 * self.blend), 0.0, 1.0))
 
     def domain(self) -> list[np.ndarray]:
         """Label ranges of each part: arrays ``(4, 2)`` over Teff, log g, [Fe/H], [alpha/Fe]."""
@@ -144,17 +169,23 @@ class AtmosNet:
             If the labels lie outside every network's training range.
         """
         labels = np.array([teff, logg, mh, alpha], dtype=float)
-        for part in self.parts:
-            ranges = part["ranges"]
-            if np.all((labels >= ranges[:, 0]) & (labels <= ranges[:, 1])):
-                break
-        else:
+        inside = [_inside(part["ranges"], labels) for part in self.parts]
+        if not any(inside):
             domains = "; ".join(_describe_ranges(p["ranges"]) for p in self.parts)
             raise SynthesisError(
                 f"Teff = {teff} K, log g = {logg}, [M/H] = {mh}, [alpha/Fe] = {alpha} lies "
                 f"outside the atmosphere networks' domain ({domains})"
             )
-        columns = 10.0 ** _evaluate(part, labels)
+        log_columns = _evaluate(self.parts[inside.index(True)], labels)
+        weight = self.hot_weight(teff)
+        source = f"atmosnet(teff={teff}, logg={logg}, mh={mh})"
+        if 0.0 < weight < 1.0 and all(
+            _inside(part["ranges"], labels, self.blend) for part in self.parts
+        ):
+            cool, hot = (_evaluate(part, labels) for part in self.parts)
+            log_columns = (1.0 - weight) * cool + weight * hot
+            source = f"atmosnet(teff={teff}, logg={logg}, mh={mh}, {weight:.3f} of the hot part)"
+        columns = 10.0**log_columns
         # Below tau_Ross ~ 30 no optical photon escapes; dropping those depths saves SYNSPEC
         # about a sixth of its time and changes no flux.
         rhox, kappa = columns[0], columns[4]
@@ -171,7 +202,8 @@ class AtmosNet:
             temperature=columns[1],
             pressure=columns[2],
             electron_density=columns[3],
-            source=f"atmosnet(teff={teff}, logg={logg}, mh={mh})",
+            source=source,
+            tau_ross=tau[keep],
         ).check()
 
 
@@ -181,6 +213,14 @@ def _evaluate(part: dict, labels: np.ndarray) -> np.ndarray:
     hidden = _leaky_relu(np.einsum("cij,cj->ci", part["w_array_0"], scaled) + part["b_array_0"])
     hidden = _leaky_relu(np.einsum("cij,cj->ci", part["w_array_1"], hidden) + part["b_array_1"])
     return np.einsum("cij,cj->ci", part["w_array_2"], hidden) + part["b_array_2"]
+
+
+def _inside(ranges: np.ndarray, labels: np.ndarray, teff_margin: float = 0.0) -> bool:
+    """Whether labels lie in a network's training ranges, Teff widened by teff_margin (K)."""
+    low, high = ranges[:, 0].copy(), ranges[:, 1].copy()
+    low[0] -= teff_margin
+    high[0] += teff_margin
+    return bool(np.all((labels >= low) & (labels <= high)))
 
 
 def _leaky_relu(x: np.ndarray) -> np.ndarray:

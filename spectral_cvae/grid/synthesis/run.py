@@ -74,17 +74,31 @@ MAX_SPACING = 0.02
 """Largest frequency spacing (A) SYNSPEC is allowed near 5000 A."""
 EXPLICIT = frozenset({1, 2, 6, 7, 8, 11, 12, 13, 14, 20, 26})
 HELIUM_I_LINES = (
-    # air wavelength (A), log gf, E_low (cm^-1), J_low, E_up (cm^-1), J_up: NIST ASD
-    # (multiplets summed: 4471 is 2p 3P - 4d 3D, 4922 2p 1P - 4d 1D, 5016 2s 1S - 3p 1P).
-    (4471.479, 0.052, 169086.8, 2.0, 191444.5, 3.0),
-    (4921.931, -0.435, 171134.9, 1.0, 191446.5, 2.0),
-    (5015.678, -0.820, 166277.4, 0.0, 186209.4, 1.0),
+    # air wavelength (A), log gf, E_low (cm^-1), J_low, E_up (cm^-1), J_up; transition, f.
+    (4471.479, 0.051, 169086.8, 2.0, 191444.5, 3.0),  # 2p 3P - 4d 3D, f = 0.125
+    (4713.146, -1.025, 169086.8, 2.0, 190298.1, 1.0),  # 2p 3P2,1 - 4s 3S, 8/9 of f = 0.0118
+    (4713.376, -1.928, 169087.8, 0.0, 190298.1, 1.0),  # 2p 3P0 - 4s 3S, 1/9 of it
+    (4921.931, -0.437, 171134.9, 1.0, 191446.5, 2.0),  # 2p 1P - 4d 1D, f = 0.122
+    (5015.678, -0.820, 166277.4, 0.0, 186209.4, 1.0),  # 2s 1S - 3p 1P, f = 0.1514
+    (5047.738, -1.602, 171134.9, 1.0, 190940.2, 0.0),  # 2p 1P - 4s 1S, f = 0.00834
 )
-"""The strong He I lines of 4440-5410 A, absent from the Gaia-ESO list. With ``helium=True``
-SYNSPEC gives 4471 and 4922 their Stark profiles from Barnard, Cooper & Smith's and Shamey's
-tables (its IHE1PR switch); 5016 has SYNSPEC's approximate Stark width."""
+"""The He I lines of 4440-5410 A, absent from the Gaia-ESO list.
 
-_networks: dict[Path, AtmosNet] = {}
+The multiplet absorption oscillator strengths f are those of SYNSPEC's own He I model atom
+(``data/he1.dat`` of synspec 1.0.3, the atom TLUSTY uses), log gf = log10(g_low f) with
+g_low = 9, 3, 1 for 2p 3P, 2p 1P, 2s 1S. The level energies agree with that atom's within
+1 cm^-1 and give the air wavelengths (``vacuum_to_air(1e8 / (E_up - E_low))``, within
+0.01 A).
+4471 and 4922 are single entries on purpose: with ``helium=True`` SYNSPEC gives every He I
+line within 5 A of 4471 Barnard, Cooper & Smith's (1974) profile, which holds the whole
+multiplet and its forbidden 2p 3P - 4f 3F component near 4470 A, and 4922 Shamey's (1969)
+(the ``IHE1PR`` switch); listing components would count them twice. 4713, 5016 and 5048
+are Voigt profiles with Dimitrijevic & Sahal-Brechot's (1984) Stark widths (SYNSPEC's
+``GAMHE``); 4713's 3P0 component lies 0.23 A red of the others and is listed apart.
+He I 4437.55 (2p 1P - 5s 1S) lies outside the window, 2.5 A below it.
+"""
+
+_networks: dict[tuple[Path, float], AtmosNet] = {}
 
 
 def synthesize(
@@ -100,6 +114,7 @@ def synthesize(
     install: Installation | None = None,
     timeout: float = 600.0,
     helium: bool = False,
+    atmosphere_blend: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute one continuum-normalized spectrum with SYNSPEC.
 
@@ -132,6 +147,11 @@ def synthesize(
         Add the He I lines of :data:`HELIUM_I_LINES` with SYNSPEC's tabulated He I Stark
         profiles. Off by default: the starter grid has no He I lines, and grids of different
         physics must not be mixed.
+    atmosphere_blend
+        Half-width (K) of the band around 8000 K over which the cool and hot atmosphere
+        networks are blended (see :class:`~.atmosphere.AtmosNet`); 0 (default) switches
+        from one to the other at 8000 K, as the starter grid was computed. Unused when
+        ``atmosphere`` is given.
 
     Returns
     -------
@@ -155,7 +175,7 @@ def synthesize(
         raise GridInputError(f"microturbulence must be >= 0 km/s, got {vmic}")
     found = install or installation()
     if atmosphere is None:
-        atmosphere = atmosnet(found)(teff, logg, mh)
+        atmosphere = atmosnet(found, atmosphere_blend)(teff, logg, mh)
     if linelist is None:
         linelist = gaia_eso_window(
             found.gaia_eso_linelist,
@@ -196,11 +216,15 @@ def synthesize(
     return wavelength, flux
 
 
-def atmosnet(found: Installation) -> AtmosNet:
-    """The atmosphere networks of an installation, loaded once per process."""
-    if found.root not in _networks:
-        _networks[found.root] = AtmosNet(found.atmosnet("cool"), found.atmosnet("hot"))
-    return _networks[found.root]
+def atmosnet(found: Installation, blend: float = 0.0) -> AtmosNet:
+    """The atmosphere networks of an installation, blended over 8000 +- ``blend`` K (0: not).
+
+    Loaded once per process and blend.
+    """
+    key = (found.root, float(blend))
+    if key not in _networks:
+        _networks[key] = AtmosNet(found.atmosnet("cool"), found.atmosnet("hot"), blend=blend)
+    return _networks[key]
 
 
 def _write_inputs(
