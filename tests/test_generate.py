@@ -8,11 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
+from astropy import units as u
 from astropy.io import fits
 
 from spectral_cvae.cli.main import main
 from spectral_cvae.errors import GridInputError, OutOfDomainError
 from spectral_cvae.grid import SpectralGrid
+from spectral_cvae.io import read_spectra, read_spectrum
 from spectral_cvae.model import ExtrapolationWarning, GenerationResult
 
 from .test_model import grid_file, trained  # noqa: F401
@@ -92,21 +94,26 @@ def test_cli_trains_then_generates_fits_csv_and_grid_files(grid_file, tmp_path, 
     point = [f"--{name}={value}" for name, value in SUN.items()]
 
     assert main(["generate", "--model", str(model), *point, "--out", str(tmp_path / "s.csv")]) == 0
-    lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[1].startswith("# flux: teff = 5800 K, logg = 4.4 dex")
-    assert lines[2] == "wavelength,flux" and len(lines) == 3 + 299
+    rows = [line for line in (tmp_path / "s.csv").read_text().splitlines() if line[0] != "#"]
+    assert rows[0] == "wavelength,flux" and len(rows) == 1 + 299
+    star = read_spectrum(tmp_path / "s.csv")
+    assert star.parameters["logg"] == 4.4 * u.dex and star.flux.shape == (299,)
 
     fits_out = tmp_path / "s.fits"
     cmd = ["generate", "--model", str(model), *point, "--n-samples", "8", "--out", str(fits_out)]
     assert main(cmd) == 0
     with fits.open(fits_out) as hdus:
-        assert hdus["FLUX"].data.shape == hdus["FLUX_STD"].data.shape == (1, 299)
+        assert hdus["SPECTRA"].data["FLUX"].shape == hdus["SPECTRA"].data["FLUX_STD"].shape
+        assert hdus["SPECTRA"].data["FLUX"].shape == (1, 299)
         assert hdus["WAVELENGTH"].header["BUNIT"] == "Angstrom"
-        assert hdus["PARAMETERS"].data["teff"][0] == 5800.0
+        assert hdus["SPECTRA"].data["teff"][0] == 5800.0
+    spread = read_spectra(fits_out).std
+    assert spread.shape == (1, 299) and spread.max() > 0
 
     table = tmp_path / "points.csv"
     table.write_text(
-        "teff,logg,vsini,mh,vmic,resolution\n5800,4.4,2,0,1,50000\n7000,4,50,0.5,2,20000\n"
+        "teff,logg,vsini [m/s],mh,vmic,resolution\n5800,4.4,2000,0,1,50000\n"
+        "7000,4,50000,0.5,2,20000\n"
     )
     grid_out = tmp_path / "generated.h5"
     cmd = ["generate", "--model", str(model), "--table", str(table), "--out", str(grid_out)]

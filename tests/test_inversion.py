@@ -12,7 +12,7 @@ from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.grid.toy import toy_spectrum
 from spectral_cvae.grid.wavelength import resample, uniform_grid
 from spectral_cvae.inversion import NotFittedError, PCAInverter, fit_pca
-from spectral_cvae.inversion.spectra import read_spectra
+from spectral_cvae.io import read_spectra
 
 from .conftest import random_parameters
 

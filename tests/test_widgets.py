@@ -10,11 +10,11 @@ import time
 import keras
 import numpy as np
 import pytest
-from astropy.io import fits
-from astropy.table import Table
+from astropy import units as u
 
 from spectral_cvae.errors import GridInputError
 from spectral_cvae.grid import SpectralGrid, paper_wavelength, uniform_grid
+from spectral_cvae.io import read_spectra, read_spectrum, write_spectra
 from spectral_cvae.model import TimeLimit, train
 from spectral_cvae.widgets import (
     BackgroundTraining,
@@ -27,6 +27,7 @@ from spectral_cvae.widgets.explorer import H_BETA, MG_B
 from .conftest import tiny_config, toy_grid
 
 TINY = tiny_config(epochs=4)
+
 
 def explorer_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
     """Toy spectra from H-beta to past the Mg b triplet, at a coarse 0.5 A step."""
@@ -108,22 +109,34 @@ def test_zoom_buttons_set_the_wavelength_window(explorer):
     assert explorer.x_scale.max == explorer.wavelength[-1]
 
 
-@pytest.mark.parametrize("suffix", [".fits", ".csv"])
-def test_save_writes_the_current_spectrum_in_a_readable_file(explorer, tmp_path, suffix):
+@pytest.mark.parametrize("suffix", [".fits", ".csv", ".h5"])
+def test_save_writes_the_current_spectrum_in_the_layout_of_write_spectra(
+    explorer, tmp_path, suffix
+):
     explorer.sliders["mh"].value = -0.5
     explorer.save_name.value = str(tmp_path / f"spectrum{suffix}")
     explorer.save_button.click()
-    path = tmp_path / f"spectrum{suffix}"
-    table = Table.read(path) if suffix == ".fits" else Table.read(path, format="csv", comment="#")
-    np.testing.assert_allclose(table["wavelength"], explorer.wavelength)
-    np.testing.assert_allclose(table["flux"], explorer.line.y, atol=1e-6)
-    np.testing.assert_allclose(table["flux_std"], explorer.std, atol=1e-6)
-    if suffix == ".fits":
-        assert str(table["wavelength"].unit) == "Angstrom"
-        assert fits.getheader(tmp_path / "spectrum.fits", 1)["MH"] == -0.5
-    else:
-        assert "# mh = -0.5 dex" in path.read_text().splitlines()
     assert "saved" in explorer.status.value
+    saved = read_spectra(tmp_path / f"spectrum{suffix}")
+    reference = tmp_path / f"reference{suffix}"
+    point = [list(explorer.parameters.values())]
+    write_spectra(
+        reference, explorer.wavelength, explorer.flux, point, explorer.space, explorer.std
+    )
+    written = read_spectra(reference)
+    for spectra in (saved, written):
+        np.testing.assert_allclose(spectra.wavelength, explorer.wavelength)
+        np.testing.assert_allclose(spectra.flux[0], explorer.flux, atol=1e-6)
+        np.testing.assert_allclose(spectra.std[0], explorer.std, atol=1e-6)
+        assert spectra.parameters["mh"][0] == -0.5 * u.dex
+    assert read_spectrum(tmp_path / f"spectrum{suffix}").parameters["mh"] == -0.5 * u.dex
+
+
+def test_save_reports_a_file_it_cannot_write(explorer, tmp_path):
+    explorer.save_name.value = str(tmp_path / "spectrum.png")
+    explorer.save_button.click()
+    assert "Not saved" in explorer.status.value and "unknown output format" in explorer.status.value
+    assert not (tmp_path / "spectrum.png").exists()
 
 
 def test_a_drag_is_throttled_but_ends_on_the_last_value(explorer):

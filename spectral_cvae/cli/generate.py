@@ -33,7 +33,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--table",
         type=Path,
-        help="parameter table (CSV, ECSV or FITS) with one column per parameter name",
+        help="parameter table (CSV, ECSV or FITS) with one column per parameter name; units "
+        "from the file (a 'teff [K]' header, as invert writes) are converted",
     )
     generate.add_argument(
         "--out", type=Path, required=True, help="output file: .fits, .csv or .h5 (a grid file)"
@@ -59,12 +60,9 @@ def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
     from ..errors import GridInputError
 
     if args.table is not None:
-        from astropy.table import Table
+        from ..io import read_parameters
 
-        try:
-            return Table.read(args.table)
-        except Exception as exc:  # astropy raises many types for unreadable tables
-            raise GridInputError(f"{args.table}: cannot read the parameter table ({exc})") from exc
+        return read_parameters(args.table)
     missing = [n for n in names if getattr(args, n, None) is None]
     if missing:
         raise GridInputError(
@@ -78,8 +76,8 @@ def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ..io import FORMATS, write_spectra
     from ..model import SpectrumGenerator
-    from ..model.output import FORMATS, write_spectra
     from ..pretrained import PRETRAINED_FILE, load_pretrained
 
     check_output(args.out, FORMATS, args.overwrite)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutOfDomainWarning
-from ..files import atomic_path
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -35,7 +33,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..inversion import PCAInverter
-    from ..inversion.spectra import read_spectra
+    from ..io import read_spectra
+    from ..io.parameters import format_parameters, write_parameters
+    from ..io.spectra import parameter_table
 
     inverter = PCAInverter.load(args.model)
     spectra = read_spectra(args.spectra)
@@ -45,35 +45,28 @@ def run(args: argparse.Namespace) -> int:
         predicted = inverter.predict(spectra.flux, spectra.wavelength, source=spectra.source)
     inside = inverter.in_domain(predicted)
     space = inverter.space_
-    header = ["spectrum"] + [
-        f"{p.name} [{p.unit.replace(' ', '')}]" if p.unit else p.name for p in space.parameters
-    ]
-    lines = [",".join([*header, "in_domain"])]
-    lines += [
-        ",".join([str(k), *(f"{v:.6g}" for v in row), str(bool(ok))])
-        for k, (row, ok) in enumerate(zip(predicted, inside))
-    ]
-    text = "\n".join(lines) + "\n"
+    table = parameter_table(space.names, space.units, predicted)
+    table.add_column(np.arange(len(predicted)), name="spectrum", index=0)
+    table["in_domain"] = inside
     if args.out:
-        with atomic_path(args.out) as temporary:
-            temporary.write_text(text)
+        write_parameters(args.out, table, overwrite=True)
         print(f"parameters of {len(predicted)} spectra -> {args.out}")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(format_parameters(table))
     if not inside.all():
         print(
             f"{int((~inside).sum())} of {len(inside)} spectra have parameters outside the "
             f"inverter's training domain (in_domain False): extrapolations, not measurements",
             file=sys.stderr,
         )
-    if spectra.parameters is not None and tuple(spectra.names) == space.names:
-        error = np.abs(predicted - spectra.parameters).mean(axis=0)
-        summary = io.StringIO()
-        summary.write("mean absolute error against the file's parameters: ")
-        summary.write(
-            ", ".join(
+    if spectra.parameters is not None and set(space.names) <= set(spectra.parameters.colnames):
+        truth = space.as_array(spectra.parameters, source=spectra.source)
+        error = np.abs(predicted - truth).mean(axis=0)
+        print(
+            "mean absolute error against the file's parameters: "
+            + ", ".join(
                 f"{p.name} {e:.3g} {p.unit}".rstrip() for p, e in zip(space.parameters, error)
-            )
+            ),
+            file=sys.stderr,
         )
-        print(summary.getvalue(), file=sys.stderr)
     return 0

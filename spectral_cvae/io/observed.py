@@ -1,9 +1,10 @@
-"""Reading observed spectra: FITS, text tables and specutils objects.
+"""Reading one spectrum to fit: FITS, text tables, HDF5 and specutils objects.
 
-One observed spectrum per file: wavelengths (converted to Angstrom), flux, and where the
-file gives them, flux uncertainties, a pixel mask and whether the wavelengths are in air or
-vacuum. Nothing is resampled or cleaned here; :func:`spectral_cvae.fitting.fit_spectrum`
-decides which pixels it uses.
+One spectrum per file: wavelengths (converted to Angstrom), flux, and where the file gives
+them, flux uncertainties, a pixel mask, whether the wavelengths are in air or vacuum, and
+the stellar parameters (files written by :func:`~spectral_cvae.io.write_spectra`). Nothing
+is resampled or cleaned here; :func:`spectral_cvae.fitting.fit_spectrum` decides which
+pixels it uses.
 
 >>> from spectral_cvae.io import read_spectrum                 # doctest: +SKIP
 >>> star = read_spectrum("star.fits")
@@ -21,19 +22,29 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from .errors import GridFileError, GridInputError
+from ..errors import GridFileError, GridInputError
+from . import fits as fits_layout
+from . import text as text_layout
+from .conventions import (
+    ERROR_COLUMNS,
+    FITS_SUFFIXES,
+    FLUX_COLUMNS,
+    HDF5_SUFFIXES,
+    IVAR_COLUMNS,
+    MASK_COLUMNS,
+    TEXT_SUFFIXES,
+    WAVELENGTH_COLUMNS,
+    find_column,
+    linear_axis,
+    to_angstrom,
+)
+from .hdf5 import read_hdf5
+from .spectra import Spectra
 
 Medium = Literal["air", "vacuum"]
 
-WAVELENGTH_COLUMNS = ("wavelength", "wave", "lambda", "wavelength_angstrom", "awav", "loglam")
-FLUX_COLUMNS = ("flux", "normalized_flux", "flux_normalized", "fnorm")
-ERROR_COLUMNS = ("error", "err", "sigma", "uncertainty", "flux_error", "flux_err", "e_flux")
-IVAR_COLUMNS = ("ivar", "inverse_variance", "flux_ivar")
-MASK_COLUMNS = ("mask", "bad", "bad_pixel")
 ERROR_EXTENSIONS = ("ERROR", "ERR", "SIGMA", "UNCERTAINTY", "NOISE")
 IVAR_EXTENSIONS = ("IVAR", "INVVAR")
-TEXT_SUFFIXES = (".csv", ".txt", ".dat", ".ascii", ".ecsv", ".tsv")
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,9 @@ class ObservedSpectrum:
         The file name (or a description), for messages.
     meta
         A few header values worth carrying along (object name, date), as plain types.
+    parameters
+        The stellar parameters the file records, by name, as Quantities (``teff`` in K...),
+        or None: observed spectra have none, generated and grid spectra do.
     """
 
     wavelength: np.ndarray
@@ -66,6 +80,7 @@ class ObservedSpectrum:
     medium: Medium | None = None
     source: str = "spectrum"
     meta: dict = field(default_factory=dict)
+    parameters: dict[str, u.Quantity] | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.wavelength)
@@ -78,11 +93,13 @@ class ObservedSpectrum:
 
 
 def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
-    """Read one observed spectrum from a FITS or text file.
+    """Read one spectrum from a FITS, text or HDF5 file.
 
     Parameters
     ----------
     path
+        - a file of one spectrum written by :func:`~spectral_cvae.io.write_spectra`
+          (FITS, CSV or HDF5), its parameters included;
         - FITS: a 1-D image with a linear or log-linear wavelength WCS (``CRVAL1``,
           ``CDELT1`` or ``CD1_1``, ``CRPIX1``, ``CUNIT1``; ``DC-FLAG = 1`` or ``CTYPE1``
           with ``LOG`` for log10 wavelengths), with the uncertainty in an extension named
@@ -115,9 +132,26 @@ def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
         return _read_fits(path)
     if name.endswith(TEXT_SUFFIXES):
         return _read_text(path)
+    if name.endswith(HDF5_SUFFIXES):
+        return _only_spectrum(read_hdf5(path))
     raise GridFileError(
-        f"{path}: unknown suffix {path.suffix!r}; expected FITS ({', '.join(FITS_SUFFIXES)}) "
-        f"or a text table ({', '.join(TEXT_SUFFIXES)})"
+        f"{path}: unknown suffix {path.suffix!r}; expected FITS ({', '.join(FITS_SUFFIXES)}), "
+        f"a text table ({', '.join(TEXT_SUFFIXES)}) or HDF5 ({', '.join(HDF5_SUFFIXES)})"
+    )
+
+
+def _only_spectrum(spectra: Spectra) -> ObservedSpectrum:
+    """The one spectrum of a file in the layout :func:`~spectral_cvae.io.write_spectra` writes."""
+    if len(spectra.flux) != 1:
+        raise GridFileError(
+            f"{spectra.source}: holds {len(spectra.flux)} spectra, not one; read them with "
+            f"read_spectra"
+        )
+    parameters = None
+    if spectra.parameters is not None:
+        parameters = {name: spectra.parameters[name][0] for name in spectra.parameters.colnames}
+    return _spectrum(
+        spectra.wavelength, spectra.flux[0], None, None, None, spectra.source, {}, parameters
     )
 
 
@@ -162,6 +196,8 @@ def _read_fits(path: Path) -> ObservedSpectrum:
     except (OSError, ValueError) as exc:
         raise GridFileError(f"{path}: not a readable FITS file ({exc})") from exc
     with hdul:
+        if fits_layout.holds_layout(hdul):
+            return _only_spectrum(fits_layout.read_fits(hdul, path))
         for hdu in hdul:
             if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
                 spectrum = _fits_table(hdu, path)
@@ -180,7 +216,7 @@ def _read_fits(path: Path) -> ObservedSpectrum:
 def _fits_image(hdul: fits.HDUList, hdu, path: Path) -> ObservedSpectrum:
     flux = np.ravel(np.asarray(hdu.data, dtype=float))
     header = hdu.header
-    wavelength = _linear_axis(header, flux.size, path)
+    wavelength = linear_axis(header, flux.size, path)
     error = None
     for name in ERROR_EXTENSIONS + IVAR_EXTENSIONS:
         if name in hdul and hdul[name].data is not None:
@@ -199,26 +235,9 @@ def _fits_image(hdul: fits.HDUList, hdu, path: Path) -> ObservedSpectrum:
     return _spectrum(wavelength, flux, error, mask, _header_medium(header), path, _meta(header))
 
 
-def _linear_axis(header: fits.Header, n: int, path: Path) -> np.ndarray:
-    """Wavelengths in Angstrom from a linear (or log10-linear) 1-D FITS WCS."""
-    start = header.get("CRVAL1")
-    step = header.get("CDELT1", header.get("CD1_1"))
-    if start is None or step is None:
-        raise GridFileError(
-            f"{path}: 1-D image without a wavelength WCS (CRVAL1 and CDELT1 or CD1_1)"
-        )
-    pixel = np.arange(n) + 1.0 - float(header.get("CRPIX1", 1.0))
-    axis = float(start) + float(step) * pixel
-    ctype = str(header.get("CTYPE1", "")).upper()
-    if header.get("DC-FLAG") == 1 or "LOG" in ctype:
-        axis = 10.0**axis
-    unit = header.get("CUNIT1") or "Angstrom"
-    return _to_angstrom(axis, unit, path)
-
-
 def _fits_table(hdu, path: Path) -> ObservedSpectrum | None:
     names = list(hdu.columns.names)
-    wave, flux = _find(names, WAVELENGTH_COLUMNS), _find(names, FLUX_COLUMNS)
+    wave, flux = find_column(names, WAVELENGTH_COLUMNS), find_column(names, FLUX_COLUMNS)
     if wave is None or flux is None:
         return None
     wavelength = np.ravel(np.asarray(hdu.data[wave], dtype=float))
@@ -227,7 +246,7 @@ def _fits_table(hdu, path: Path) -> ObservedSpectrum | None:
         unit = "Angstrom"
     else:
         unit = hdu.columns[wave].unit or "Angstrom"
-    wavelength = _to_angstrom(wavelength, unit, path)
+    wavelength = to_angstrom(wavelength, unit, path)
     error, mask = _error_and_mask({n: np.ravel(hdu.data[n]) for n in names}, names)
     medium = _header_medium(hdu.header) or ("air" if wave.lower() == "awav" else None)
     return _spectrum(
@@ -264,21 +283,17 @@ def _plain(value: object) -> object:
 
 # -- text ------------------------------------------------------------------------------------
 def _read_text(path: Path) -> ObservedSpectrum:
-    from astropy.table import Table
-
-    fmt = "ascii.ecsv" if path.name.lower().endswith(".ecsv") else "ascii"
-    try:
-        table = Table.read(path, format=fmt)
-    except Exception as exc:  # astropy raises many kinds for unparseable text
-        raise GridFileError(f"{path}: not a readable text table ({exc})") from exc
+    table = text_layout.read_table(path)
+    if text_layout.holds_layout(table):
+        return _only_spectrum(text_layout.read_csv(table, path))
     names = list(table.colnames)
     if len(names) < 2:
         raise GridFileError(f"{path}: need at least a wavelength and a flux column")
-    wave = _find(names, WAVELENGTH_COLUMNS) or names[0]
-    flux = _find(names, FLUX_COLUMNS) or names[1]
+    wave = find_column(names, WAVELENGTH_COLUMNS) or names[0]
+    flux = find_column(names, FLUX_COLUMNS) or names[1]
     columns = {n: np.asarray(table[n]) for n in names}
     error, mask = _error_and_mask(columns, names)
-    if error is None and _find(names, WAVELENGTH_COLUMNS) is None and len(names) >= 3:
+    if error is None and find_column(names, WAVELENGTH_COLUMNS) is None and len(names) >= 3:
         # Unnamed columns: the conventional third column is the uncertainty.
         error = np.asarray(table[names[2]], dtype=float)
     unit = str(table[wave].unit) if table[wave].unit is not None else "Angstrom"
@@ -288,9 +303,7 @@ def _read_text(path: Path) -> ObservedSpectrum:
     except (TypeError, ValueError) as exc:
         raise GridFileError(f"{path}: columns {wave!r} and {flux!r} must be numbers") from exc
     medium = "air" if wave.lower() == "awav" else None
-    return _spectrum(
-        _to_angstrom(wavelength, unit, path), values, error, mask, medium, path, {}
-    )
+    return _spectrum(to_angstrom(wavelength, unit, path), values, error, mask, medium, path, {})
 
 
 # -- shared ----------------------------------------------------------------------------------
@@ -298,12 +311,12 @@ def _error_and_mask(
     columns: dict[str, np.ndarray], names: list[str]
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     error = None
-    if (name := _find(names, ERROR_COLUMNS)) is not None:
+    if (name := find_column(names, ERROR_COLUMNS)) is not None:
         error = np.asarray(columns[name], dtype=float)
-    elif (name := _find(names, IVAR_COLUMNS)) is not None:
+    elif (name := find_column(names, IVAR_COLUMNS)) is not None:
         error = _ivar_to_sigma(np.asarray(columns[name], dtype=float))
     mask = None
-    if (name := _find(names, MASK_COLUMNS)) is not None:
+    if (name := find_column(names, MASK_COLUMNS)) is not None:
         mask = np.asarray(columns[name]) != 0
     return error, mask
 
@@ -311,15 +324,6 @@ def _error_and_mask(
 def _ivar_to_sigma(ivar: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ivar > 0, 1.0 / np.sqrt(ivar), np.inf)
-
-
-def _to_angstrom(values: np.ndarray, unit: object, path: Path | str) -> np.ndarray:
-    try:
-        return (np.asarray(values, dtype=float) * u.Unit(unit)).to_value(
-            u.AA, equivalencies=u.spectral()
-        )
-    except (ValueError, TypeError, u.UnitsError) as exc:
-        raise GridInputError(f"{path}: wavelength unit {unit!r} is not a length") from exc
 
 
 def _spectrum(
@@ -330,14 +334,13 @@ def _spectrum(
     medium: Medium | None,
     path: Path | str,
     meta: dict,
+    parameters: dict[str, u.Quantity] | None = None,
 ) -> ObservedSpectrum:
     source = str(path)
     wavelength = np.asarray(wavelength, dtype=float).ravel()
     flux = np.asarray(flux, dtype=float).ravel()
     if flux.size != wavelength.size:
-        raise GridInputError(
-            f"{source}: {flux.size} flux values for {wavelength.size} wavelengths"
-        )
+        raise GridInputError(f"{source}: {flux.size} flux values for {wavelength.size} wavelengths")
     if wavelength.size < 2:
         raise GridFileError(f"{source}: a spectrum needs at least 2 pixels")
     if wavelength.size > 1 and wavelength[0] > wavelength[-1]:
@@ -363,11 +366,5 @@ def _spectrum(
         medium,
         source,
         meta,
+        parameters,
     )
-
-
-def _find(names: list[str], wanted: tuple[str, ...]) -> str | None:
-    for name in names:
-        if name.lower() in wanted:
-            return name
-    return None

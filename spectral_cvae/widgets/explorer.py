@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,9 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
+from ..errors import SpectralCVAEError
 from ..grid.store import SpectralGrid
+from ..io import write_spectra
 from ..model.generator import SpectrumGenerator
 from .decimate import envelope, min_max, visible
 from .throttle import Throttle
@@ -38,7 +41,8 @@ class SpectrumExplorer(widgets.VBox):
       generated minus grid in a second panel (``residual_line``).
 
     Buttons zoom to H-beta and the Mg b triplet (drag to pan, wheel to zoom), and save the
-    current spectrum with its spread as FITS or CSV.
+    current spectrum with its spread and parameters as FITS, CSV or HDF5
+    (:func:`~spectral_cvae.io.write_spectra`).
 
     Only the visible window is sent to the browser, in at most ``max_points`` points per
     curve (each bucket of pixels keeps its lowest and highest point, so no line core is
@@ -185,9 +189,11 @@ class SpectrumExplorer(widgets.VBox):
         }
         self.save_name = widgets.Text(value=str(save_path), description="File")
         self.save_button = widgets.Button(
-            description="Save", icon="save", tooltip="Save as FITS (.fits) or CSV (.csv)"
+            description="Save",
+            icon="save",
+            tooltip="Save as FITS (.fits), CSV (.csv) or HDF5 (.h5)",
         )
-        self.save_button.on_click(lambda _: self.save(self.save_name.value))
+        self.save_button.on_click(lambda _: self._save_clicked())
         self.status = widgets.HTML()
 
         controls = widgets.VBox(list(self.sliders.values()))
@@ -284,41 +290,38 @@ class SpectrumExplorer(widgets.VBox):
             self.x_scale.min, self.x_scale.max = float(low), float(high)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the current spectrum: wavelength (Angstrom), flux and its spread.
+        """Write the current spectrum: wavelength (Angstrom), flux, its spread, parameters.
 
         Parameters
         ----------
         path
-            ``.csv``: comma-separated values with the units and parameters in ``#`` comment
-            lines (``Table.read(path, format="csv", comment="#")`` reads it back). Anything
-            else: a FITS binary table with the parameters in its header (keywords: the first
-            8 letters of each name, upper case).
+            ``.fits``, ``.csv`` or ``.h5``: the layouts of
+            :func:`~spectral_cvae.io.write_spectra` (replacing an existing file, atomically),
+            which :func:`~spectral_cvae.io.read_spectrum` and
+            :func:`~spectral_cvae.io.read_spectra` read back.
 
         Returns
         -------
         pathlib.Path
             The file written.
         """
-        from astropy.table import Table
-
-        path = Path(path)
-        table = Table(
-            {"wavelength": self.wavelength, "flux": self.flux, "flux_std": self.std},
-            units={"wavelength": "Angstrom"},
+        point = np.array([list(self.parameters.values())])
+        written = write_spectra(
+            path,
+            self.wavelength,
+            self.flux[np.newaxis],
+            point,
+            self.space,
+            std=self.std[np.newaxis] if self.n_samples > 1 else None,
+            provenance={"generated_by": self.generator.source, "latent": "z = 0"},
+            overwrite=True,
         )
-        if path.suffix.lower() == ".csv":
-            table.meta["comments"] = [
-                "wavelength in Angstrom; flux continuum-normalized; flux_std its spread over z",
-                *(
-                    f"{name} = {value:g} {self.space[name].unit}"
-                    for name, value in self.parameters.items()
-                ),
-            ]
-            table.write(path, format="ascii.csv", comment="# ", overwrite=True)
-        else:
-            for name, value in self.parameters.items():
-                table.meta[name[:8].upper()] = value
-            table.meta["GENERATR"] = "spectral-cvae CVAE, z = 0"
-            table.write(path, format="fits", overwrite=True)
-        self.status.value = f"saved {path}"
-        return path
+        self.status.value = f"saved {html.escape(str(written))}"
+        return written
+
+    def _save_clicked(self) -> None:
+        """The Save button: a file that cannot be written is reported, not raised."""
+        try:
+            self.save(self.save_name.value)
+        except (SpectralCVAEError, OSError) as error:
+            self.status.value = f"<b>Not saved:</b> {html.escape(str(error))}"

@@ -13,7 +13,7 @@ from ..errors import SpectralCVAEError
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
-from ..inversion.spectra import read_spectra
+from ..io import read_spectra
 from ..model.generator import SpectrumGenerator
 
 SOURCES = ("test spectrum", "generated", "file")
@@ -28,7 +28,7 @@ class InverterPanel(widgets.VBox):
     - a test spectrum of ``grid`` (its row picked by position in ``split.test``);
     - a spectrum generated (z = 0) at parameters typed in six boxes, bounded by the model's
       domain;
-    - the first spectrum of a file read by :func:`~spectral_cvae.inversion.read_spectra`
+    - the first spectrum of a file read by :func:`~spectral_cvae.io.read_spectra`
       (FITS, HDF5, NPZ or a text table), resampled onto the inverter's wavelengths.
 
     The inverter's parameters go into a table beside the truth (when known) with units; they
@@ -210,8 +210,11 @@ class InverterPanel(widgets.VBox):
             self.message.value = f"<b>Could not read it:</b> {html.escape(str(error))}"
             return
         truth = None
-        if spectra.parameters is not None and spectra.names is not None:
-            truth = dict(zip(spectra.names, map(float, spectra.parameters[0])))
+        space = self.inverter.space_
+        if spectra.parameters is not None and set(space.names) <= set(spectra.parameters.colnames):
+            # Converted to the inverter's units, whatever units the file gives.
+            values = space.as_array(spectra.parameters[:1], source=spectra.source)[0]
+            truth = dict(zip(space.names, map(float, values)))
         self.invert(spectra.wavelength, spectra.flux[0], truth, f"file {spectra.source}")
 
     # -- inverting ---------------------------------------------------------------------------

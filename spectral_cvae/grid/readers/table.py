@@ -22,6 +22,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from ...errors import GridFileError, GridInputError, SpectralCVAEError
+from ...io.fits import read_wavelength_hdu
 from ...parameters import PAPER_SPACE, ParameterSpace
 from ..store import SpectralGrid, open_hdf5
 from ..validation import OutOfRangePolicy
@@ -185,7 +186,7 @@ def _fits_contents(path: Path, space: ParameterSpace) -> Iterator[_Contents]:
         with _reading(path):
             spectra = _hdu(hdul, "SPECTRA", path, (fits.BinTableHDU,))
             flux = spectra.data[_column(spectra, "FLUX", path)]
-            wavelength = fits_wavelength(hdul, path)
+            wavelength = read_wavelength_hdu(hdul, path)
             # Copies: the memory map closes with the file.
             columns = {
                 name: np.array(spectra.data[_column(spectra, name, path, name)], dtype=float)
@@ -268,38 +269,6 @@ def _missing(kind: str, name: str, parameter: str | None) -> str:
     if parameter is None:
         return f"no {kind} {name!r}"
     return f"no {kind} {name!r} for parameter {parameter!r} (nor a 'parameters' {kind})"
-
-
-def fits_wavelength(hdul: fits.HDUList, path: Path) -> np.ndarray:
-    """Wavelengths from the WAVELENGTH HDU of an open FITS file.
-
-    Parameters
-    ----------
-    hdul
-        The open file.
-    path
-        Its name, for error messages.
-
-    Returns
-    -------
-    numpy.ndarray
-        Wavelengths in Angstrom, converted from the HDU's unit (BUNIT of an image, TUNIT of
-        a table's WAVELENGTH column; Angstrom when none is given), strictly increasing.
-
-    Raises
-    ------
-    GridFileError, GridInputError
-        No WAVELENGTH HDU or column, a unit that is not a length, or unusable values.
-    """
-    hdu = _hdu(hdul, "WAVELENGTH", path, (fits.ImageHDU, fits.PrimaryHDU, fits.BinTableHDU))
-    if isinstance(hdu, fits.BinTableHDU):
-        name = _column(hdu, "WAVELENGTH", path)
-        unit = hdu.columns[name].unit
-        # A single row holding the whole axis in an array cell is accepted too.
-        values = np.ravel(hdu.data[name])
-    else:
-        unit, values = hdu.header.get("BUNIT"), hdu.data
-    return _angstrom(values, unit, path)
 
 
 def _angstrom(values: object, unit: str | None, path: Path) -> np.ndarray:
