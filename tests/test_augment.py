@@ -1,12 +1,15 @@
+import importlib
+
 import numpy as np
 import pytest
 
 from spectral_cvae.errors import GridInputError
 from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, uniform_grid
-from spectral_cvae.grid.augment import BASE_SPACE, augment, base_space
+from spectral_cvae.grid.augment import BASE_SPACE, augment, base_space, draw_broadening
+from spectral_cvae.model import data
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import line_spectrum
+from .helpers import line_spectrum
 
 
 @pytest.fixture
@@ -39,6 +42,50 @@ def test_augment_broadens_each_base_model_to_its_draws(base):
     assert grid.provenance["source"] == "test" and grid.provenance["augmentation"]["seed"] == 5
     again = augment(base, draws_per_model=3, seed=5, wavelength=OUT)
     np.testing.assert_array_equal(again.parameters, grid.parameters)
+
+
+def test_on_the_fly_broadening_gives_the_spectra_augment_gives_for_the_same_draws(
+    base, monkeypatch
+):
+    drawn = []
+
+    def recorded(*args, **kwargs):
+        drawn.append(draw_broadening(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(data, "draw_broadening", recorded)
+    space, draws = data.augmented_space(base.space), 3
+    batches = data.make_dataset(
+        base, np.arange(len(base)), space, batch_size=6, flux_scale=1.1, seed=4,
+        wavelength=OUT, draws_per_model=draws,
+    )
+    try:
+        flux, condition = batches.batch(1)  # the training stream's second batch
+    finally:
+        batches.close()
+    assert len(drawn) == 1 and flux.shape == (6, OUT.size)
+    vsini, resolution = drawn[0]
+
+    # The base models the batch broadened, told by their parameters.
+    names = list(space.names)
+    decoded = space.denormalize(condition)[:, [names.index(n) for n in BASE_SPACE.names]]
+    distance = np.abs(decoded[:, None, :] - base.parameters[None]) / (
+        BASE_SPACE.maximum - BASE_SPACE.minimum
+    )
+    models = distance.max(axis=2).argmin(axis=1)
+    assert distance.max(axis=2).min(axis=1).max() < 1e-5
+    assert np.all(models == np.repeat(models[::draws], draws))
+
+    def same_draws(n, rng, space=PAPER_SPACE, resolution_distribution="uniform"):
+        assert n == len(vsini)
+        return vsini, resolution
+
+    # The module, not the function of the same name that spectral_cvae.grid exports.
+    augment_module = importlib.import_module("spectral_cvae.grid.augment")
+    monkeypatch.setattr(augment_module, "draw_broadening", same_draws)
+    expected = augment(base.subset(models[::draws]), draws, wavelength=OUT, space=space)
+    np.testing.assert_allclose(flux, expected.read_flux(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(condition, space.normalize(expected.parameters), rtol=0, atol=1e-6)
 
 
 def test_augment_to_a_file_resumes_with_the_next_base_model(base, tmp_path, monkeypatch):

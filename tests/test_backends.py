@@ -1,7 +1,5 @@
 """The model on every Keras backend: a file saved under one loads under another."""
 
-# ruff: noqa: F811  (the module fixtures of test_model are shared by importing them)
-
 from __future__ import annotations
 
 import importlib.util
@@ -18,8 +16,7 @@ import pytest
 from spectral_cvae.model import CVAE, SpectrumGenerator
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import tiny_config
-from .test_model import grid_file, trained  # noqa: F401
+from .helpers import tiny_config
 
 OTHER = {"tensorflow": "jax", "jax": "tensorflow"}
 POINTS = [
@@ -35,7 +32,7 @@ import json, sys
 import numpy as np
 from spectral_cvae.model import CVAE, SpectrumGenerator
 from spectral_cvae.parameters import PAPER_SPACE
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 ours, theirs, points = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 generator = SpectrumGenerator.load(ours)

@@ -21,7 +21,7 @@ from spectral_cvae.errors import GridInputError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import tiny_config
+from .helpers import tiny_config
 
 SUN = {"teff": 5800.0, "logg": 4.4, "vsini": 2.0, "mh": 0.0, "vmic": 1.0, "resolution": 50000.0}
 POINT = [f"--{name}={value}" for name, value in SUN.items()]

@@ -8,7 +8,7 @@ import pytest
 from spectral_cvae.grid import paper_wavelength
 from spectral_cvae.widgets.decimate import envelope, min_max, visible
 
-from .conftest import line_spectrum
+from .helpers import line_spectrum
 
 
 @pytest.fixture(scope="module")

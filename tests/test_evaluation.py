@@ -30,7 +30,7 @@ from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.inversion import PCAInverter
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import line_spectrum, random_parameters
+from .helpers import line_spectrum, random_parameters
 
 
 class OffsetGenerator:

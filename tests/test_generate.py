@@ -1,7 +1,5 @@
 """Generating spectra from a trained model: API, domain guard, command line."""
 
-# ruff: noqa: F811  (the module fixtures of test_model are shared by importing them)
-
 from __future__ import annotations
 
 import warnings
@@ -16,8 +14,6 @@ from spectral_cvae.errors import GridInputError, OutOfDomainError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.io import read_spectra, read_spectrum
 from spectral_cvae.model import ExtrapolationWarning, GenerationResult
-
-from .test_model import grid_file, trained  # noqa: F401
 
 SUN = {"teff": 5800.0, "logg": 4.4, "vsini": 2.0, "mh": 0.0, "vmic": 1.0, "resolution": 50000.0}
 

@@ -18,7 +18,7 @@ from spectral_cvae.grid.wavelength import uniform_grid
 from spectral_cvae.parameters import BASE_SPACE
 from spectral_cvae.provenance import describe_training
 
-from .conftest import line_spectrum
+from .helpers import line_spectrum
 
 BASE_WAVELENGTH = uniform_grid(4990.0, 5030.0, 0.02)
 OUT = uniform_grid(5000.0, 5020.0, 0.05)

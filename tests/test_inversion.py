@@ -14,7 +14,7 @@ from spectral_cvae.grid.wavelength import resample, uniform_grid
 from spectral_cvae.inversion import NotFittedError, PCAInverter, fit_pca
 from spectral_cvae.io import read_spectra
 
-from .conftest import random_parameters
+from .helpers import random_parameters
 
 
 def test_streaming_pca_finds_the_leading_components(rng):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
-from .conftest import pytest_terminal_summary, skipped_for_missing_tools
+from .helpers import skipped_for_missing_tools
 
 
 def _skipped(reason: str) -> SimpleNamespace:
@@ -23,6 +24,18 @@ class _Reporter:
         self.lines.append(line)
 
 
+def _running_conftest(config):
+    """The tests' conftest.py as this pytest run loaded it (its hooks, not a second import)."""
+    here = Path(__file__).with_name("conftest.py")
+    plugins = [
+        plugin
+        for plugin in config.pluginmanager.get_plugins()
+        if getattr(plugin, "__file__", None) and Path(plugin.__file__) == here
+    ]
+    assert len(plugins) == 1, "tests/conftest.py is not registered with this run"
+    return plugins[0]
+
+
 def test_skips_for_missing_tools_are_counted_with_the_command_that_enables_them():
     reports = [
         _skipped("SYNSPEC is not installed: run `spectral-cvae synspec install` (needs gfortran)"),
@@ -37,13 +50,14 @@ def test_skips_for_missing_tools_are_counted_with_the_command_that_enables_them(
     }
 
 
-def test_the_summary_names_each_missing_tool_once_and_is_silent_without_one():
+def test_the_runs_summary_names_each_missing_tool_once_and_is_silent_without_one(pytestconfig):
+    summary = _running_conftest(pytestconfig).pytest_terminal_summary
     reporter = _Reporter([_skipped("browser test needs playwright and /usr/bin/chromium")] * 3)
-    pytest_terminal_summary(reporter, 0, None)
+    summary(reporter, 0, pytestconfig)
     assert reporter.lines == [
         "== skipped for a missing tool ==",
         "3 test(s) need Chromium; to run them: apt-get install -y chromium",
     ]
     quiet = _Reporter([_skipped("no gradient helper for the numpy backend")])
-    pytest_terminal_summary(quiet, 0, None)
+    summary(quiet, 0, pytestconfig)
     assert quiet.lines == []

@@ -1,6 +1,7 @@
-"""The starter grid shipped inside the package, and its packed storage."""
+"""The starter grid shipped inside the package, and its packed storage.
 
-import time
+How fast it loads is measured by benchmarks/starter_load.py.
+"""
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from spectral_cvae.starter import (
     read_packed_base_grid,
     starter_path,
 )
-from tests.conftest import line_spectrum
+
+from .helpers import line_spectrum
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +43,7 @@ def test_packing_keeps_flux_to_better_than_2e_5(tmp_path, rng):
     assert path.stat().st_size < flux.nbytes / 2
 
 
-def test_the_starter_base_grid_loads_fast_and_spans_the_paper_ranges(base):
-    start = time.perf_counter()
-    load_starter_base_grid()
-    assert time.perf_counter() - start < 2.0
+def test_the_starter_base_grid_spans_the_paper_ranges(base):
     assert base.space == BASE_SPACE
     assert base.wavelength[0] == pytest.approx(4440.0) and base.wavelength[-1] == pytest.approx(5409.98)
     np.testing.assert_allclose(np.diff(base.wavelength), 0.02, atol=1e-9)
@@ -88,9 +87,13 @@ def test_load_starter_grid_broadens_every_base_model_and_is_cached(base, tmp_pat
         k = PAPER_SPACE.names.index(name)
         np.testing.assert_array_equal(grid.parameters[:, k], small_base.parameters[:, BASE_SPACE.names.index(name)])
     assert np.all(PAPER_SPACE.contains(grid.parameters))
-    start = time.perf_counter()
+
+    def broaden_again(*args, **kwargs):
+        raise AssertionError("the cached grid was broadened again")
+
+    monkeypatch.setattr("spectral_cvae.starter.augment", broaden_again)
     again = load_starter_grid(draws_per_model=1, seed=3)
-    assert time.perf_counter() - start < 2.0
+    assert again.path == grid.path
     np.testing.assert_array_equal(again.read_flux([0, -1]), grid.read_flux([0, -1]))
     grid.close()
     again.close()

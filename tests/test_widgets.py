@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 from astropy import units as u
 
 from spectral_cvae.errors import GridInputError
-from spectral_cvae.grid import SpectralGrid, paper_wavelength, uniform_grid
+from spectral_cvae.grid import paper_wavelength
 from spectral_cvae.io import read_spectra, read_spectrum, write_spectra
 from spectral_cvae.model import TimeLimit, train
 from spectral_cvae.widgets import (
@@ -24,14 +23,57 @@ from spectral_cvae.widgets import (
 )
 from spectral_cvae.widgets.explorer import H_BETA, MG_B
 
-from .conftest import tiny_config, toy_grid
+from .helpers import explorer_grid, tiny_config, toy_grid
 
 TINY = tiny_config(epochs=4)
 
 
-def explorer_grid(n: int = 48, seed: int = 0) -> SpectralGrid:
-    """Toy spectra from H-beta to past the Mg b triplet, at a coarse 0.5 A step."""
-    return toy_grid(uniform_grid(4840.0, 5200.0, 0.5), n, seed)
+class FakeClock:
+    """The kernel's clock and event loop for a Throttle: time moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic() + 3600.0  # after any run the real clock timed
+        self.timers: list[list] = []  # [when, callback, cancelled]
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def get_running_loop(self) -> FakeClock:
+        return self
+
+    def call_later(self, delay: float, callback) -> FakeTimer:
+        timer = [self.now + delay, callback, False]
+        self.timers.append(timer)
+        return FakeTimer(timer)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on, running the timers that fall due on the way, in order."""
+        end = self.now + seconds
+        while due := [t for t in self.timers if t[0] <= end and not t[2]]:
+            timer = min(due, key=lambda t: t[0])
+            self.timers.remove(timer)
+            self.now = max(self.now, timer[0])
+            timer[1]()
+        self.now = end
+
+
+class FakeTimer:
+    def __init__(self, timer: list) -> None:
+        self.timer = timer
+
+    def cancel(self) -> None:
+        self.timer[2] = True
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    """Throttles see this clock and event loop instead of the real ones."""
+    from spectral_cvae.widgets import throttle
+
+    fake = FakeClock()
+    monkeypatch.setattr(throttle, "time", fake)
+    monkeypatch.setattr(throttle, "asyncio", fake)
+    return fake
 
 
 @pytest.fixture(scope="module")
@@ -139,35 +181,49 @@ def test_save_reports_a_file_it_cannot_write(explorer, tmp_path):
     assert not (tmp_path / "spectrum.png").exists()
 
 
-def test_a_drag_is_throttled_but_ends_on_the_last_value(explorer):
+def test_a_drag_is_throttled_but_ends_on_the_last_value(explorer, clock):
     explorer._throttled_update.interval = 0.2
     calls_before = explorer._throttled_update.calls
-
-    async def drag():
-        for teff in np.linspace(5000.0, 7000.0, 20):
-            explorer.sliders["teff"].value = float(teff)
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.5)
-
-    asyncio.run(drag())
-    runs = explorer._throttled_update.calls - calls_before
-    assert 1 <= runs <= 5
+    for teff in np.linspace(5000.0, 7000.0, 20):  # a drag of 0.1 s, shorter than the interval
+        explorer.sliders["teff"].value = float(teff)
+        clock.advance(0.005)
+    assert explorer._throttled_update.calls - calls_before == 1  # the first value, at once
+    clock.advance(0.5)
+    assert explorer._throttled_update.calls - calls_before == 2  # and the last one
     expected = explorer.generator.generate(explorer.parameters, latent="mean")[0]
     np.testing.assert_allclose(explorer.line.y, expected, atol=1e-6)
     assert explorer.parameters["teff"] == 7000.0
 
 
-def test_throttle_merges_calls_and_runs_the_newest_arguments():
+def test_throttle_merges_calls_and_runs_the_newest_arguments(clock):
     seen = []
     throttle = Throttle(seen.append, interval=0.1)
-
-    async def burst():
-        for k in range(10):
-            throttle(k)
-        await asyncio.sleep(0.2)
-
-    asyncio.run(burst())
+    for k in range(10):
+        throttle(k)
+    assert seen == [0]
+    clock.advance(0.1)
     assert seen == [0, 9]
+    clock.advance(1.0)
+    throttle(10)  # long after the last run: at once
+    assert seen == [0, 9, 10]
+
+
+def test_a_long_drag_redraws_once_per_interval_while_it_lasts(clock):
+    interval, duration, step = 0.2, 1.0, 0.01
+    values = np.arange(round(duration / step))
+    sent, runs = [], []  # values given to the throttle; (time, value, values sent by then)
+    throttle = Throttle(lambda value: runs.append((clock.now, value, len(sent))), interval)
+    for value in values:
+        sent.append(value)
+        throttle(value)
+        clock.advance(step)
+    clock.advance(2 * interval)
+    times = np.array([t for t, _, _ in runs])
+    assert np.all(np.diff(times) >= interval - 1e-9)
+    # A throttle, not a debounce: the view follows the drag while it lasts.
+    assert duration / interval <= len(runs) <= duration / interval + 2 < len(values)
+    assert all(value == values[n - 1] for _, value, n in runs)  # always the newest value
+    assert runs[-1][1] == values[-1]
 
 
 def test_dashboard_draws_a_point_per_epoch_of_every_curve(grid):

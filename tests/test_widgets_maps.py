@@ -9,7 +9,9 @@ from spectral_cvae.inversion import PCAInverter
 from spectral_cvae.model import train
 from spectral_cvae.widgets import InverterPanel, ResidualMapViewer
 
-from .test_widgets import TINY, explorer_grid
+from .helpers import explorer_grid, tiny_config
+
+TINY = tiny_config(epochs=4)
 
 
 @pytest.fixture(scope="module")
