@@ -19,7 +19,7 @@ from spectral_cvae.model.data import make_dataset
 from spectral_cvae.model.distribution import Shard, shard_from_tf_config
 from spectral_cvae.parameters import PAPER_SPACE
 
-from .conftest import toy_grid
+from .helpers import toy_grid
 
 WAVELENGTH = np.linspace(5000.0, 5010.0, 40)
 
@@ -129,7 +129,7 @@ import json, sys
 import numpy as np
 import keras
 from spectral_cvae.model import train
-from tests.conftest import tiny_config, toy_grid
+from tests.helpers import tiny_config, toy_grid
 
 grid = toy_grid(np.linspace(5000.0, 5010.0, 64), n=64, seed=1)
 config = tiny_config(batch_size=8, epochs=3)
