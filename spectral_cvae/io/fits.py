@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 from astropy.io import fits
 
 from ..errors import GridFileError
@@ -28,35 +28,36 @@ FLUX_COLUMN = "FLUX"
 STD_COLUMN = "FLUX_STD"
 
 
-def write_fits(
-    path: Path,
-    wavelength: np.ndarray,
-    flux: np.ndarray,
-    parameters: np.ndarray,
-    names: Sequence[str],
-    units: Sequence[str],
-    std: np.ndarray | None = None,
-    provenance: dict | None = None,
-) -> None:
+def write_fits(path: Path, spectra: Spectra, provenance: dict | None = None) -> None:
     """Write spectra in the layout of this module (the caller makes it atomic)."""
     primary = fits.PrimaryHDU()
     primary.header["ORIGIN"] = "spectral-cvae"
-    primary.header["NSPEC"] = (len(flux), "number of spectra")
+    primary.header["NSPEC"] = (len(spectra.flux), "number of spectra")
     if provenance:
         primary.header["PROVENAN"] = json.dumps(provenance, default=str)
-    n_pixels = flux.shape[1]
+    table = spectra.parameters
     columns = [
-        fits.Column(name=name, format="D", unit=unit or None, array=parameters[:, k])
-        for k, (name, unit) in enumerate(zip(names, units))
+        fits.Column(name=name, format="D", unit=_unit(table[name]), array=_values(table[name]))
+        for name in table.colnames
     ]
-    columns.append(fits.Column(name=FLUX_COLUMN, format=f"{n_pixels}E", array=flux))
-    if std is not None:
-        columns.append(fits.Column(name=STD_COLUMN, format=f"{n_pixels}E", array=std))
-    spectra = fits.BinTableHDU.from_columns(columns, name=SPECTRA_HDU)
-    spectra.header["FLUXNORM"] = ("continuum", "flux is continuum-normalized")
-    waves = fits.ImageHDU(np.asarray(wavelength, dtype=np.float64), name=WAVELENGTH_HDU)
+    cells = f"{spectra.wavelength.size}E"
+    columns.append(fits.Column(name=FLUX_COLUMN, format=cells, array=spectra.flux))
+    if spectra.std is not None:
+        columns.append(fits.Column(name=STD_COLUMN, format=cells, array=spectra.std))
+    hdu = fits.BinTableHDU.from_columns(columns, name=SPECTRA_HDU)
+    hdu.header["FLUXNORM"] = ("continuum", "flux is continuum-normalized")
+    waves = fits.ImageHDU(spectra.wavelength, name=WAVELENGTH_HDU)
     waves.header["BUNIT"] = "Angstrom"
-    fits.HDUList([primary, spectra, waves]).writeto(path, overwrite=True)  # the temporary
+    fits.HDUList([primary, hdu, waves]).writeto(path, overwrite=True)  # the temporary
+
+
+def _unit(column) -> str | None:
+    unit = getattr(column, "unit", None)
+    return None if unit is None or unit == u.dimensionless_unscaled else unit.to_string()
+
+
+def _values(column) -> np.ndarray:
+    return np.asarray(getattr(column, "value", column), dtype=float)
 
 
 def holds_layout(hdul: fits.HDUList) -> bool:

@@ -21,7 +21,7 @@ from . import text as text_layout
 from .conventions import FITS_SUFFIXES, HDF5_SUFFIXES, TEXT_SUFFIXES
 from .hdf5 import read_hdf5, write_hdf5
 from .observed import read_spectrum
-from .spectra import Spectra
+from .spectra import Spectra, parameter_table
 
 FORMATS = {".fits": "fits", ".fit": "fits", ".csv": "csv", ".h5": "hdf5", ".hdf5": "hdf5"}
 """Suffixes :func:`write_spectra` writes, and their container."""
@@ -82,25 +82,27 @@ def write_spectra(
         )
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    flux = np.atleast_2d(np.asarray(flux, dtype=np.float32))
-    std = None if std is None else np.asarray(std, dtype=np.float32).reshape(flux.shape)
     parameters = np.atleast_2d(np.asarray(parameters, dtype=np.float64))
-    if parameters.shape != (len(flux), len(space)) or flux.shape[1] != np.size(wavelength):
+    if parameters.shape != (len(np.atleast_2d(flux)), len(space)):
         raise GridInputError(
-            f"{path}: {np.size(wavelength)} wavelengths, flux {flux.shape} and parameters "
-            f"{parameters.shape} do not agree (expected ({len(flux)}, {len(space)}))"
+            f"{path}: parameters of shape {parameters.shape} do not agree with flux of shape "
+            f"{np.shape(flux)}; expected (n_spectra, {len(space)})"
         )
+    # float32 is what the flux is worth (the decoder's precision) and halves the files.
+    spectra = Spectra.checked(
+        wavelength,
+        np.atleast_2d(np.asarray(flux, dtype=np.float32)),
+        str(path),
+        None if std is None else np.atleast_2d(np.asarray(std, dtype=np.float32)),
+        parameter_table(space.names, space.units, parameters),
+    )
     with atomic_path(path, suffix=f".tmp{path.suffix}") as temporary:
         if kind == "fits":
-            fits_layout.write_fits(
-                temporary, wavelength, flux, parameters, space.names, space.units, std, provenance
-            )
+            fits_layout.write_fits(temporary, spectra, provenance)
         elif kind == "csv":
-            text_layout.write_csv(
-                temporary, wavelength, flux, parameters, space.names, space.units, std
-            )
+            text_layout.write_csv(temporary, spectra)
         else:
-            write_hdf5(temporary, wavelength, flux, parameters, space, std, provenance)
+            write_hdf5(temporary, spectra, space, provenance)
     return path
 
 

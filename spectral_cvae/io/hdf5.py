@@ -23,25 +23,22 @@ STD_DATASET = "flux_std"
 
 
 def write_hdf5(
-    path: Path,
-    wavelength: np.ndarray,
-    flux: np.ndarray,
-    parameters: np.ndarray,
-    space: ParameterSpace,
-    std: np.ndarray | None = None,
-    provenance: dict | None = None,
+    path: Path, spectra: Spectra, space: ParameterSpace, provenance: dict | None = None
 ) -> None:
-    """Write spectra as a grid file (the caller makes it atomic)."""
+    """Write spectra as a grid over ``space`` (the caller makes it atomic)."""
+    parameters = space.as_array(spectra.parameters, source=spectra.source)
     # Extrapolated spectra are written too: widen the ranges to cover them.
     low = np.minimum(space.minimum, parameters.min(axis=0))
     high = np.maximum(space.maximum, parameters.max(axis=0))
     space = space.with_ranges(**{n: (lo, hi) for n, lo, hi in zip(space.names, low, high)})
     path.unlink(missing_ok=True)
-    with GridWriter(path, wavelength, space, provenance or {}, overwrite=True) as writer:
-        writer.append(flux, parameters)
-    if std is not None:
+    with GridWriter(path, spectra.wavelength, space, provenance or {}, overwrite=True) as writer:
+        writer.append(spectra.flux.astype(np.float32), parameters)
+    if spectra.std is not None:
         with h5py.File(path, "r+") as handle:
-            handle.create_dataset(STD_DATASET, data=std, compression="gzip", shuffle=True)
+            handle.create_dataset(
+                STD_DATASET, data=spectra.std.astype(np.float32), compression="gzip", shuffle=True
+            )
 
 
 def read_hdf5(path: Path) -> Spectra:

@@ -55,14 +55,20 @@ class Spectra:
             If the wavelengths are not strictly increasing or the shapes disagree.
         """
         wavelength = check_wavelength(np.asarray(wavelength, dtype=float), source)
-        flux = np.atleast_2d(np.asarray(flux, dtype=float))
+        flux = np.atleast_2d(np.asarray(flux))
+        if not np.issubdtype(flux.dtype, np.floating):
+            flux = flux.astype(float)
         if flux.ndim != 2 or flux.shape[1] != wavelength.size:
             raise GridInputError(
                 f"{source}: flux of shape {flux.shape} does not match its {wavelength.size} "
                 f"wavelengths; expected ({wavelength.size},) or (n, {wavelength.size})"
             )
         if std is not None:
-            std = np.asarray(std, dtype=float).reshape(flux.shape)
+            std = np.asarray(std, dtype=flux.dtype)
+            if std.shape != flux.shape:
+                raise GridInputError(
+                    f"{source}: a spread of shape {std.shape} for flux of shape {flux.shape}"
+                )
         if parameters is not None and len(parameters) != len(flux):
             raise GridInputError(
                 f"{source}: {len(parameters)} rows of parameters for {len(flux)} spectra"

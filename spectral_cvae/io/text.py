@@ -10,7 +10,6 @@ units and parameters too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,28 +22,24 @@ from .spectra import Spectra, parameter_table
 PARAMETERS_KEY = "parameters"
 
 
-def write_csv(
-    path: Path,
-    wavelength: np.ndarray,
-    flux: np.ndarray,
-    parameters: np.ndarray,
-    names: Sequence[str],
-    units: Sequence[str],
-    std: np.ndarray | None = None,
-) -> None:
+def write_csv(path: Path, spectra: Spectra) -> None:
     """Write spectra in the layout of this module (the caller makes it atomic)."""
     table = Table()
-    table["wavelength"] = np.asarray(wavelength, dtype=np.float64)
+    table["wavelength"] = spectra.wavelength
     table["wavelength"].unit = "Angstrom"
-    for k, column in enumerate(flux_columns(len(flux))):
-        table[column] = flux[k]
-        if std is not None:
-            table[column.replace("flux", "flux_std", 1)] = std[k]
+    for k, column in enumerate(flux_columns(len(spectra.flux))):
+        table[column] = spectra.flux[k].astype(np.float32)
+        if spectra.std is not None:
+            table[column.replace("flux", "flux_std", 1)] = spectra.std[k].astype(np.float32)
     table.meta["flux"] = "continuum-normalized; flux_std: its spread over the latent draws"
     # A list, not a mapping: YAML would sort a mapping's names, and their order matters.
     table.meta[PARAMETERS_KEY] = [
-        {"name": name, "unit": unit, "values": parameters[:, k].tolist()}
-        for k, (name, unit) in enumerate(zip(names, units))
+        {
+            "name": name,
+            "unit": "" if column.unit is None else column.unit.to_string(),
+            "values": np.asarray(column.value, dtype=float).tolist(),
+        }
+        for name, column in spectra.parameters.columns.items()
     ]
     table.write(path, format="ascii.ecsv", delimiter=",", overwrite=True)  # the temporary
 

@@ -39,23 +39,8 @@ class ModelFileError(GridFileError):
 
 
 def write_archive(model: CVAE | PhysicsCVAE, path: str | os.PathLike, overwrite: bool) -> Path:
-    """Write a model to one ``.keras`` file, atomically, without optimizer state.
-
-    Parameters
-    ----------
-    model
-        The Keras model, its metadata (wavelength, space, provenance) included.
-    path
-        Destination; must end in ``.keras``. It appears only once complete.
-    overwrite
-        Replace an existing file; otherwise an existing file is refused.
-
-    Raises
-    ------
-    FileExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    ModelFileError
-        If ``path`` does not end in ``.keras``.
+    """Write ``model`` (its metadata included) to ``path``, atomically, without optimizer
+    state; see :meth:`SpectrumGenerator.save <spectral_cvae.model.SpectrumGenerator.save>`.
     """
     import keras
 
@@ -79,18 +64,8 @@ def write_archive(model: CVAE | PhysicsCVAE, path: str | os.PathLike, overwrite:
 
 
 def read_archive(path: str | os.PathLike) -> CVAE | PhysicsCVAE:
-    """Read a model written by :func:`write_archive` (Keras safe mode: no stored code runs).
-
-    Returns
-    -------
-    CVAE or PhysicsCVAE
-        The Keras model, uncompiled.
-
-    Raises
-    ------
-    ModelFileError
-        If the file is missing, truncated, corrupt, changed after saving, or not a
-        spectral-cvae model.
+    """The Keras model of a file written by :func:`write_archive`, uncompiled, read in Keras
+    safe mode; see :meth:`SpectrumGenerator.load <spectral_cvae.model.SpectrumGenerator.load>`.
     """
     import keras
 
