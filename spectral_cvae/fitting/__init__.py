@@ -13,12 +13,14 @@
 Modules: :mod:`.observation` (which pixels are fitted, air/vacuum, coverage),
 :mod:`.model` (generated spectrum -> observed pixels), :mod:`.jacobian` (derivatives),
 :mod:`.radial_velocity` (cross-correlation start), :mod:`.optimizer` (the bounded least
-squares), :mod:`.result` (:class:`FitResult`), :mod:`.posterior` (emcee sampling of the
-posterior, :class:`PosteriorSamples`), :mod:`.corner` (its corner plot) and :mod:`.simulate`
-(a model spectrum made to look observed, for tests and demonstrations).
+squares), :mod:`.model_error` (the generator's own error, counted in the uncertainties:
+:class:`ModelError`), :mod:`.result` (:class:`FitResult`), :mod:`.posterior` (emcee
+sampling of the posterior, :class:`PosteriorSamples`), :mod:`.corner` (its corner plot) and
+:mod:`.simulate` (a model spectrum made to look observed, for tests and demonstrations).
 """
 
 from .model import Generator, ObservationModel
+from .model_error import ModelError
 from .observation import MIN_SPAN, Observation, ObservationError, prepare_observation
 from .optimizer import fit_spectrum
 from .posterior import PosteriorSamples, sample_posterior
@@ -29,6 +31,7 @@ __all__ = [
     "FitResult",
     "Generator",
     "MIN_SPAN",
+    "ModelError",
     "Observation",
     "ObservationError",
     "ObservationModel",

@@ -6,6 +6,10 @@ coefficients are solved linearly inside every residual evaluation (variable proj
 the optimizer never sees them. Starting points: the best few of a small quasi-random design
 over the domain, each with its radial velocity from cross-correlation, plus the PCA
 inverter's answer when an inverter is given.
+
+With a model error (:mod:`.model_error`), the best local fit is polished once more with each
+pixel weighted by 1 / (sigma_noise^2 + sigma_model^2), sigma_model taken at that fit's star,
+and the covariance counts the model error with its correlation along the spectrum.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from scipy.stats import qmc
 from ..errors import GridInputError, OutOfDomainError
 from .jacobian import STEP, perturbed_spectra
 from .model import Generator, ObservationModel
+from .model_error import ModelError, model_covariance, resolve
 from .observation import (
     AIR_CONVERSION,
     MIN_SPAN,
@@ -73,6 +78,7 @@ def fit_spectrum(
     max_evaluations: int = 60,
     min_span: float = MIN_SPAN,
     use_jacobian: bool = True,
+    model_error: str | ModelError | None = "auto",
     source: str | None = None,
 ) -> FitResult:
     """Fit stellar parameters, radial velocity and continuum to an observed spectrum.
@@ -130,6 +136,15 @@ def fit_spectrum(
         refused.
     use_jacobian
         Use the generator's ``jacobian`` method when it has one.
+    model_error
+        The generator's own error, added to the noise of every pixel (see
+        :mod:`spectral_cvae.fitting.model_error`): ``"auto"`` (default) uses the file
+        measured for this generator (shipped for the pretrained model; for a model of your
+        own, ``<model>.model-error.npz`` beside it), and counts the noise only when there is
+        none; ``"none"`` counts the noise only; or a
+        :class:`~spectral_cvae.fitting.model_error.ModelError`. Which one was used is in
+        ``FitResult.model_error``. Without it, error bars are too small wherever the noise is
+        below the generator's error (high S/N).
     source
         Name of the spectrum for messages and the result.
 
@@ -169,11 +184,17 @@ def fit_spectrum(
         )
     problem = _Problem(model, base, free, fit_rv, radial_velocity, radial_velocity_range)
     problem.use_jacobian = use_jacobian
+    error_model, error_note = resolve(generator, model_error)
 
     starts, notes = _starts(problem, n_candidates, n_starts, inverter)
     fits = [problem.local_fit(origin, x0, max_evaluations) for origin, x0 in starts]
     best = min(fits, key=lambda f: f.cost)
-    return _result(problem, best, fits, notes, started)
+    noise = None
+    if error_model is not None:
+        noise = problem.weigh_model_error(error_model, best.x)
+        fits.append(problem.local_fit("model error", best.x, max_evaluations))
+        best = fits[-1]
+    return _result(problem, best, fits, notes, started, error_model, error_note, noise)
 
 
 # -- the problem ---------------------------------------------------------------------------
@@ -257,6 +278,43 @@ class _Problem:
         return -(columns * self.model.weight[None, :]).T
 
     use_jacobian = True
+
+    def model_sigma(self, error: ModelError, x: np.ndarray) -> np.ndarray:
+        """The model error's standard deviation on the fitted pixels at ``x``, flux units
+        (the generator's error brought to the pixels and times the fitted continuum)."""
+        normalized, rv = self.split(x)
+        physical = self.model.physical(normalized)[0]
+        names = list(self.model.space.names)
+        sigma = error.sigma(physical[names.index("teff")], physical[names.index("vsini")])
+        binned = self.model.shift_and_bin(sigma[None, :], rv)
+        coefficients, _ = self.model.solve_continuum(
+            self.model.shift_and_bin(self.spectrum(normalized)[None, :], rv)
+        )
+        return np.abs(self.model.basis @ coefficients[0]) * binned[0]
+
+    def weigh_model_error(self, error: ModelError, x: np.ndarray) -> np.ndarray:
+        """Weight every fitted pixel by 1 / sqrt(noise^2 + sigma_model^2) at ``x``.
+
+        Returns the noise of each fitted pixel: the given errors, or, when none were given,
+        a constant estimated from the residuals at ``x`` less the model error's share.
+        """
+        sigma = self.model_sigma(error, x)
+        observation = self.model.observation
+        if observation.error is None:
+            residuals = self.residuals(x)
+            n_fitted = len(x) + self.model.continuum_order + 1
+            variance = residuals @ residuals / max(residuals.size - n_fitted, 1)
+            noise = np.full(residuals.size, np.sqrt(
+                max(variance - np.mean(sigma**2), 0.1 * variance)
+            ))
+        else:
+            noise = observation.error[observation.used]
+        self.model.weight = 1.0 / np.sqrt(noise**2 + sigma**2)
+        self.sigma_model = sigma
+        self._cache = None
+        return noise
+
+    sigma_model: np.ndarray | None = None
 
     def local_fit(self, origin: str, x0: np.ndarray, max_evaluations: int) -> _Local:
         lower, upper = self.lower(), self.upper()
@@ -390,7 +448,14 @@ def _inverter_start(
 
 # -- the result ----------------------------------------------------------------------------
 def _result(
-    problem: _Problem, best: _Local, fits: list[_Local], notes: list[str], started: float
+    problem: _Problem,
+    best: _Local,
+    fits: list[_Local],
+    notes: list[str],
+    started: float,
+    error_model: ModelError | None,
+    error_note: str,
+    noise_given: np.ndarray | None,
 ) -> FitResult:
     model, space = problem.model, problem.model.space
     observation = model.observation
@@ -406,6 +471,8 @@ def _result(
     noise_estimated = observation.error is None
     noise = (np.sqrt(chi2 / dof) if noise_estimated
              else float(np.median(observation.error[observation.used])))
+    if noise_given is not None and noise_estimated:
+        noise = float(noise_given[0])
 
     # Full Jacobian (free parameters, radial velocity, continuum) with the continuum held,
     # so the covariance includes the continuum's correlations with everything else.
@@ -413,7 +480,14 @@ def _result(
     continuum_columns = -(binned[0][:, None] * model.basis) * model.weight[:, None]
     jacobian = np.hstack([reduced, continuum_columns])
     covariance, singular = _covariance(jacobian)
-    if noise_estimated:
+    inflation = float("nan")
+    if error_model is not None:
+        vsini = float(model.physical(normalized)[0, list(space.names).index("vsini")])
+        covariance, inflation = _with_model_error(
+            covariance, jacobian, model.weight, noise_given, problem.sigma_model,
+            error_model, vsini, model.centre, len(problem.free),
+        )
+    elif noise_estimated:
         covariance = covariance * chi2 / dof
         chi2 = float(dof)
     # From optimizer units to physical ones.
@@ -468,6 +542,10 @@ def _result(
         message += "; the covariance matrix is singular (a parameter has no effect on the " \
                    "model), its uncertainties are unreliable"
     message += "".join(f"; {note}" for note in notes)
+    model_sigma = None
+    if error_model is not None:
+        model_sigma = np.full(observation.wavelength.size, np.nan)
+        model_sigma[observation.used] = problem.sigma_model
     covariance_names = tuple(names[i] for i in problem.free)
     covariance_names += ("radial_velocity",) if problem.fit_rv else ()
     covariance_names += tuple(f"c{j}" for j in range(coefficients.size))
@@ -519,6 +597,9 @@ def _result(
         elapsed=time.perf_counter() - started,
         source=observation.source,
         radial_velocity_range=problem.rv_range,
+        model_error=error_note,
+        model_sigma=model_sigma,
+        model_error_inflation=inflation,
     )
 
 
@@ -528,6 +609,41 @@ def _named(problem: _Problem, x: np.ndarray) -> dict:
     out = {problem.model.space.names[i]: float(physical[i]) for i in problem.free}
     out["radial_velocity"] = rv
     return out
+
+
+def _with_model_error(
+    covariance: np.ndarray,
+    jacobian: np.ndarray,
+    weight: np.ndarray,
+    noise: np.ndarray,
+    sigma: np.ndarray,
+    error: ModelError,
+    vsini: float,
+    wavelength: np.ndarray,
+    n_free: int,
+) -> tuple[np.ndarray, float]:
+    """The covariance of weighted least squares when the data err by noise and by the
+    generator's correlated error: A^-1 J^T W (N + C_model) W J A^-1 (a sandwich; A^-1 is
+    ``covariance``, J the weighted ``jacobian``; the first ``n_free`` columns are the
+    stellar parameters).
+
+    Also returns the factor by which the correlation multiplies the model error's share of
+    the stellar parameters' variances (the geometric mean over them): the posterior sampler
+    uses it to inflate sigma_model^2 in its diagonal likelihood.
+    """
+    bad = ~np.isfinite(covariance)
+    inverse = np.where(bad, 0.0, covariance)
+    noise_part = (jacobian * (noise * weight)[:, None] ** 2).T @ jacobian
+    uncorrelated = (jacobian * (sigma * weight)[:, None] ** 2).T @ jacobian
+    correlated = model_covariance(error, vsini, wavelength, sigma * weight, jacobian)
+    total = inverse @ (noise_part + correlated) @ inverse
+    total[bad] = np.inf
+    share = np.diag(inverse @ correlated @ inverse)
+    diagonal = np.diag(inverse @ uncorrelated @ inverse)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = (share / diagonal)[:n_free]
+    ratio = ratio[np.isfinite(ratio) & (ratio > 0)]
+    return total, float(np.exp(np.mean(np.log(ratio)))) if ratio.size else 1.0
 
 
 def _covariance(jacobian: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -15,6 +15,12 @@ matrix of the continuum (model spectrum times each Chebyshev polynomial). The wa
 emcee's affine-invariant ensemble start around the least-squares optimum, drawn from its
 covariance; every step generates the spectra of half the ensemble in one ``generate()``
 call.
+
+When the fit counted the generator's own error (``FitResult.model_error``), the likelihood
+counts it too: each pixel's variance is sigma_noise^2 + k sigma_model^2, sigma_model the
+fit's model error at its optimum and k (``FitResult.model_error_inflation``) the factor by
+which the error's correlation along the spectrum widens the fit's covariance: a diagonal
+likelihood that keeps the same error budget as the fit.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class PosteriorSamples:
         fit was used as every pixel's.
     noise : float
         That noise, or the median given uncertainty, flux units.
+    model_error : str
+        The fit's model error, counted in the likelihood (or ``"none: ..."``).
     seed : int or None
         Seed of the walkers' start and of the moves; the same seed repeats the chains.
     stopped : bool
@@ -113,6 +121,7 @@ class PosteriorSamples:
     upper: np.ndarray = field(default_factory=lambda: np.empty(0))
     noise_estimated: bool = False
     noise: float = float("nan")
+    model_error: str = "none: the likelihood counts the noise only"
     seed: int | None = None
     stopped: bool = False
     n_generated: int = 0
@@ -195,6 +204,7 @@ class PosteriorSamples:
             "prior": "flat inside the generator's domain and the radial velocity range",
             "noise_estimated": bool(self.noise_estimated),
             "noise": _number(self.noise),
+            "model_error": self.model_error,
             "seed": self.seed,
             "stopped": bool(self.stopped),
             "n_generated": int(self.n_generated),
@@ -386,6 +396,7 @@ def sample_posterior(
         upper=target.upper,
         noise_estimated=fit.noise_estimated,
         noise=float(fit.noise),
+        model_error=fit.model_error,
         seed=seed,
         stopped=stopped,
         n_generated=target.n_generated,
@@ -408,6 +419,10 @@ class _Posterior:
         )
         # The fit's own pixels, and as weights its uncertainties or the noise it estimated.
         error = fit.error if fit.error is not None else np.full(fit.flux.size, fit.noise)
+        if fit.model_sigma is not None:
+            inflation = fit.model_error_inflation
+            inflation = inflation if np.isfinite(inflation) and inflation > 0 else 1.0
+            error = np.sqrt(error**2 + inflation * np.nan_to_num(fit.model_sigma) ** 2)
         rest = np.asarray(generator.wavelength, dtype=float)
         observation = prepare_observation(
             fit.wavelength, fit.flux, error, ~fit.used,

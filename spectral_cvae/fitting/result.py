@@ -25,7 +25,8 @@ class FitResult:
     uncertainties : dict
         One-sigma uncertainty of each parameter, same units; NaN for fixed ones. From the
         covariance (J^T W J)^-1 at the optimum, scaled by the reduced chi^2 when the noise
-        was estimated (``noise_estimated``).
+        was estimated (``noise_estimated``); with a model error (``model_error``), the
+        covariance of the weighted fit under noise plus the generator's correlated error.
     units : dict
         Unit of each parameter.
     fixed : tuple of str
@@ -89,6 +90,17 @@ class FitResult:
     radial_velocity_range : tuple of float
         The radial velocities (km/s) the fit could take: the bounds of its search, which
         :func:`~spectral_cvae.fitting.sample_posterior` keeps as the prior's.
+    model_error : str
+        What the uncertainties count besides the noise: the generator's own error measured
+        on stars it was validated on (``model_error="auto"`` with a model-error file), or
+        ``"none: ..."`` when they count the noise only (too small at high S/N).
+    model_sigma : numpy.ndarray or None
+        The generator's error on every pixel at the fitted star, flux units (standard
+        deviation; NaN on pixels not fitted); None without a model error.
+    model_error_inflation : float
+        How much the model error's correlation along the spectrum multiplies its share of
+        the parameter variances over independent pixels (NaN without a model error); the
+        posterior sampler's likelihood inflates sigma_model^2 by it.
     """
 
     parameters: dict
@@ -127,6 +139,9 @@ class FitResult:
     elapsed: float = 0.0
     source: str = "spectrum"
     radial_velocity_range: tuple = (-400.0, 400.0)
+    model_error: str = "none: the uncertainties count the noise only"
+    model_sigma: np.ndarray | None = None
+    model_error_inflation: float = float("nan")
 
     # -- derived ---------------------------------------------------------------------------
     def continuum(self, air_wavelength: np.ndarray | None = None) -> np.ndarray:
@@ -175,6 +190,7 @@ class FitResult:
                      + (f" (noise estimated: {self.noise:.3g})" if self.noise_estimated else ""))
         lines.append(f"  wavelengths: {self.medium}"
                      + (f" ({self.air_conversion})" if self.air_conversion else ""))
+        lines.append(f"  model error: {self.model_error}")
         return "\n".join(lines)
 
     # -- serialization ---------------------------------------------------------------------
@@ -225,6 +241,8 @@ class FitResult:
             "n_generated": int(self.n_generated),
             "n_generate_calls": int(self.n_generate_calls),
             "elapsed_s": float(self.elapsed),
+            "model_error": self.model_error,
+            "model_error_inflation": _number(self.model_error_inflation),
         }
         if spectra:
             out["spectrum"] = {
@@ -233,6 +251,7 @@ class FitResult:
                 "error": None if self.error is None else _list(self.error),
                 "used": [bool(x) for x in self.used],
                 "model": _list(self.model),
+                "model_sigma": None if self.model_sigma is None else _list(self.model_sigma),
             }
         return out
 
