@@ -1,7 +1,8 @@
-"""Spectra as ``specutils`` objects: wavelength in Angstrom, stellar parameters in ``meta``.
+"""Spectra as ``specutils`` objects and back: wavelength in Angstrom, parameters in ``meta``.
 
-The one place that builds a specutils spectrum, for grid spectra and generated ones alike.
-specutils 2 renamed ``Spectrum1D`` to ``Spectrum``; both versions are accepted.
+The one place that builds a specutils spectrum (grid spectra and generated ones alike) and
+that takes one apart (spectra to fit). specutils 2 renamed ``Spectrum1D`` to ``Spectrum``;
+both versions are accepted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+
+from .errors import GridInputError
 
 
 def parameter_meta(names: Sequence[str], units: Sequence[str], values: np.ndarray) -> dict:
@@ -76,3 +79,42 @@ def to_specutils(
             uncertainty=None if std is None else StdDevUncertainty(std),
             meta=meta,
         )
+
+
+def specutils_arrays(
+    spectrum: object, source: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Wavelength (Angstrom), flux, one-sigma error and bad-pixel mask of a specutils spectrum.
+
+    The spectral axis may be in any length, frequency or energy unit; the uncertainty of
+    any astropy kind (standard deviation, variance, inverse variance) becomes a standard
+    deviation; ``mask`` is True for bad pixels. Error and mask are None when absent.
+
+    Raises
+    ------
+    GridInputError
+        If ``spectrum`` has no spectral axis and flux, or its axis is not spectral; the
+        message names ``source``.
+    """
+    from astropy import units as u
+    from astropy.nddata import StdDevUncertainty
+
+    axis = getattr(spectrum, "spectral_axis", None)
+    flux = getattr(spectrum, "flux", None)
+    if axis is None or flux is None:
+        raise GridInputError(f"{source}: not a specutils spectrum (no spectral_axis / flux)")
+    try:
+        wavelength = u.Quantity(axis).to_value(u.AA, equivalencies=u.spectral())
+    except u.UnitsError as exc:
+        raise GridInputError(f"{source}: spectral axis unit is not a wavelength") from exc
+    uncertainty = getattr(spectrum, "uncertainty", None)
+    error = None
+    if uncertainty is not None:
+        error = np.asarray(uncertainty.represent_as(StdDevUncertainty).array, dtype=float)
+    mask = getattr(spectrum, "mask", None)
+    return (
+        wavelength,
+        np.asarray(u.Quantity(flux).value, dtype=float),
+        error,
+        None if mask is None else np.asarray(mask, dtype=bool),
+    )

@@ -133,6 +133,22 @@ def test_writing_is_atomic_and_refuses_to_overwrite(tmp_path, rng, monkeypatch):
         write_spectra(tmp_path / "s.csv", wavelength, flux, parameters[:, :3], PAPER_SPACE)
 
 
+def test_a_specutils_spectrum_made_here_is_read_back_by_from_specutils(rng):
+    from spectral_cvae.io import from_specutils
+    from spectral_cvae.specutils_spectra import parameter_meta, to_specutils
+
+    wavelength, flux, std, parameters = generated(1, rng)
+    meta = parameter_meta(PAPER_SPACE.names, PAPER_SPACE.units, parameters[0])
+    spectrum = to_specutils(wavelength, flux, meta, std)
+    assert spectrum.meta["teff (K)"] == parameters[0, 0] and "resolution" in spectrum.meta
+    star = from_specutils(spectrum)
+    np.testing.assert_allclose(star.wavelength, wavelength)
+    np.testing.assert_allclose(star.flux, flux[0], rtol=1e-6)
+    np.testing.assert_allclose(star.error, std[0], rtol=1e-6)
+    with pytest.raises(GridInputError, match="expected one spectrum"):
+        from_specutils(to_specutils(wavelength, np.repeat(flux, 2, 0), {}))
+
+
 def test_parameter_tables_keep_their_units_through_a_round_trip(tmp_path):
     from astropy.table import QTable
 

@@ -23,6 +23,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from ..errors import GridFileError, GridInputError
+from ..specutils_spectra import specutils_arrays
 from . import fits as fits_layout
 from . import text as text_layout
 from .conventions import (
@@ -156,36 +157,20 @@ def _only_spectrum(spectra: Spectra) -> ObservedSpectrum:
 
 
 def from_specutils(spectrum: object, source: str = "specutils spectrum") -> ObservedSpectrum:
-    """Convert a specutils ``Spectrum`` / ``Spectrum1D`` (one spectrum) to arrays.
+    """Convert a specutils ``Spectrum`` / ``Spectrum1D`` (one spectrum).
 
     The spectral axis is converted to Angstrom (a frequency or energy axis is converted
     through the spectral equivalency); the uncertainty, of any astropy kind (standard
     deviation, variance, inverse variance), becomes a standard deviation; ``mask`` (True =
     bad) is kept. A decreasing axis is reversed.
     """
-    axis = getattr(spectrum, "spectral_axis", None)
-    flux = getattr(spectrum, "flux", None)
-    if axis is None or flux is None:
-        raise GridInputError(f"{source}: not a specutils spectrum (no spectral_axis / flux)")
-    try:
-        wavelength = u.Quantity(axis).to_value(u.AA, equivalencies=u.spectral())
-    except u.UnitsError as exc:
-        raise GridInputError(f"{source}: spectral axis unit is not a wavelength") from exc
-    values = np.asarray(u.Quantity(flux).value, dtype=float)
-    if values.ndim != 1:
+    wavelength, flux, error, mask = specutils_arrays(spectrum, source)
+    if flux.ndim != 1:
         raise GridInputError(
-            f"{source}: expected one spectrum, got flux of shape {values.shape}; fit them one "
+            f"{source}: expected one spectrum, got flux of shape {flux.shape}; fit them one "
             f"at a time"
         )
-    error = None
-    uncertainty = getattr(spectrum, "uncertainty", None)
-    if uncertainty is not None:
-        from astropy.nddata import StdDevUncertainty
-
-        error = np.asarray(uncertainty.represent_as(StdDevUncertainty).array, dtype=float)
-    mask = getattr(spectrum, "mask", None)
-    mask = None if mask is None else np.asarray(mask, dtype=bool)
-    return _spectrum(wavelength, values, error, mask, None, source, {})
+    return _spectrum(wavelength, flux, error, mask, None, source, {})
 
 
 # -- FITS ------------------------------------------------------------------------------------
