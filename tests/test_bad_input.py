@@ -119,7 +119,7 @@ def test_columns_with_units_are_converted_to_the_space_units(files):
     from astropy.io import fits
 
     with fits.open(out) as hdul:
-        assert hdul["PARAMETERS"].data["vsini"][0] == pytest.approx(0.2)
+        assert hdul["SPECTRA"].data["vsini"][0] == pytest.approx(0.2)
 
 
 def test_a_unit_of_another_kind_is_refused_by_name():
