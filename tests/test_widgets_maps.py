@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from spectral_cvae.inversion import PCAInverter
+from spectral_cvae.io import write_spectra
 from spectral_cvae.model import train
 from spectral_cvae.widgets import InverterPanel, ResidualMapViewer
 
@@ -159,3 +160,9 @@ def test_inverter_panel_on_generated_and_file_inputs(inverter, generator, grid, 
     np.testing.assert_allclose(panel.input_line.y, grid.spectrum(5), atol=1e-6)
     panel.load(tmp_path / "missing.fits")
     assert "Could not read it" in panel.message.value
+    # A file of generated spectra carries its parameters: they are the truth shown.
+    point = generator.space.as_array({n: b.value for n, b in panel.parameter_boxes.items()})
+    flux = generator.generate(point)
+    panel.load(write_spectra(tmp_path / "generated.csv", generator.wavelength, flux, point,
+                             generator.space))
+    assert panel.truth["teff"] == pytest.approx(6000.0)
