@@ -35,7 +35,7 @@ class ExtrapolationWarning(UserWarning):
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """Spectra generated with several draws of z per parameter point.
+    """What :meth:`SpectrumGenerator.sample` returns: several draws of z per parameter point.
 
     Attributes
     ----------
