@@ -176,3 +176,66 @@ def test_data_parallel_on_two_devices_trains_the_single_device_network(tmp_path)
     assert result["weights"] < 1e-5
     assert result["spectra"] < 1e-5
     assert len(result["val_loss"]) == 3 and all(np.isfinite(result["val_loss"]))
+
+
+# Two JAX processes (gloo collectives on CPU), one device each: each reads half of every
+# batch; they train the network one process trains alone, and only worker 0 writes files.
+WORKER = """
+import json, sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+import keras
+address, index = sys.argv[1], int(sys.argv[2])
+if index >= 0:
+    keras.distribution.initialize(job_addresses=address, num_processes=2, process_id=index)
+import numpy as np
+from spectral_cvae.model import train
+from tests.helpers import tiny_config, toy_grid
+
+grid = toy_grid(np.linspace(5000.0, 5010.0, 64), n=64, seed=1)
+split = grid.split(test=8, validation=8, seed=0)
+out = f"model-{max(index, 0)}.keras" if index != 0 else "model.keras"
+generator = train(grid, tiny_config(batch_size=8, epochs=3), split=split, seed=0,
+                  verbose=0, devices="auto" if index >= 0 else None, out=out)
+print(json.dumps([h["val_reconstruction_loss"] for h in generator.provenance["history"]]))
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.timeout(600)
+def test_two_worker_processes_each_read_half_and_train_the_one_process_network(tmp_path):
+    if importlib.util.find_spec("jax") is None:
+        if os.environ.get("CI"):
+            pytest.fail("jax is not installed: `make test` installs it from requirements/")
+        pytest.skip("jax is not installed (pip install -r requirements/lock-jax.txt)")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
+    env.pop("XLA_FLAGS", None)
+    address = f"localhost:{free_port()}"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, address, str(index)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in (-1, 0, 1)  # -1: alone, on one device
+    ]
+    outputs = [run.communicate(timeout=540) for run in runs]
+    for run, (_, err) in zip(runs, outputs):
+        assert run.returncode == 0, err[-3000:]
+    alone, worker0, worker1 = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert worker0 == worker1
+    np.testing.assert_allclose(worker0, alone, rtol=1e-5)
+    written = sorted(p.name for p in tmp_path.glob("*.keras"))
+    assert written == ["model-0.keras", "model.keras"]  # alone's file and worker 0's only
+    assert not list(tmp_path.glob("*.checkpoint*"))  # every worker's checkpoint removed

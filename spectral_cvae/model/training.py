@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Literal
@@ -242,11 +243,16 @@ def paper_callbacks(
 
 
 def checkpoint_path(
-    out: Path | None, checkpoint_dir: str | os.PathLike | None, resume: bool
+    out: Path | None, checkpoint_dir: str | os.PathLike | None, resume: bool, worker: int = 0
 ) -> Path | None:
-    """The run's checkpoint folder (default ``<out>.checkpoint``), emptied unless resuming."""
+    """The run's checkpoint folder (default ``<out>.checkpoint``), emptied unless resuming.
+
+    Worker ``k > 0`` of a multi-process run keeps its own, ``<checkpoint>.worker-k``.
+    """
     if checkpoint_dir is None and out is not None:
         checkpoint_dir = out.with_name(out.name + ".checkpoint")
+    if checkpoint_dir is not None and worker:
+        checkpoint_dir = Path(f"{checkpoint_dir}.worker-{worker}")
     if checkpoint_dir is not None and not resume:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -260,7 +266,7 @@ def start_checkpoint(
     monitor: str,
     out: Path | None,
     checkpoint_dir: Path | None,
-    every: int,
+    every: int | None,
 ) -> tuple[TrainingCheckpoint, int, list[keras.callbacks.Callback]]:
     """The paper's callbacks and a resumable checkpoint of this run (config, grid, split, seed).
 
@@ -376,6 +382,8 @@ def train(
         active ``tf.distribute`` strategy is used), a list of devices (``["gpu:0",
         "gpu:1"]``), or None for one device. Each worker reads only its part of each batch;
         ``config.batch_size`` is the global batch and must divide evenly over the devices.
+        With several worker processes (``keras.distribution.initialize``) worker 0 writes
+        ``out``; worker k keeps its own checkpoint in ``<checkpoint>.worker-k``.
 
     Returns
     -------
@@ -393,12 +401,17 @@ def train(
         if out.exists() and not overwrite:
             raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     grid, opened = _open(grid)
-    # One run per output: a second would take over the first's live checkpoint.
-    lock = exclusive(out, "training run") if out is not None else contextlib.nullcontext()
     distribution, shard = data_parallel(devices)
+    # Several workers train one network: worker 0 writes the model; the others save in step
+    # with it (saving is collective), their checkpoints beside and their models discarded.
+    writer = shard.index == 0
+    # One run per output: a second would take over the first's live checkpoint.
+    lock = exclusive(out, "training run") if out and writer else contextlib.nullcontext()
+    discarded = contextlib.nullcontext(None) if writer else tempfile.TemporaryDirectory()
     # keras_seeded: Keras's weights and shuffles are seeded; the caller's generators are not.
     with (
         lock,
+        discarded as scratch,
         contextlib.closing(grid) if opened else contextlib.nullcontext(),
         keras_seeded(seed),
         distribution.scope() if distribution is not None else contextlib.nullcontext(),
@@ -409,7 +422,9 @@ def train(
             wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
         else:
             space, wavelength = grid.space, grid.wavelength
-        checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume)
+        checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume, shard.index)
+        if scratch is not None and out is not None:
+            out = Path(scratch) / out.name
 
         provenance = describe_training(grid, split, seed)
         metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
@@ -437,7 +452,14 @@ def train(
         )
 
         checkpoint, initial_epoch, built_in = start_checkpoint(
-            model, config, provenance, seed, monitor, out, checkpoint_dir, checkpoint_every
+            model,
+            config,
+            provenance,
+            seed,
+            monitor,
+            out,
+            checkpoint_dir,
+            checkpoint_every,
         )
         history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
         if history_csv is not None:
