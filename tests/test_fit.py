@@ -328,9 +328,11 @@ def test_command_line_fits_one_spectrum_to_json_and_png(trained_model, tmp_path,
     wavelength, flux, _ = observed_star(generator)
     Table({"wavelength": wavelength, "flux": flux}).write(tmp_path / "star.csv")
     status = main(["fit", str(tmp_path / "star.csv"), "--model", str(model_file),
-                   "--out", str(tmp_path / "star.json"), "--resolution", "40000"])
+                   "--out", str(tmp_path / "star.json"), "--resolution", "40000",
+                   "--model-error", "none"])
     assert status == 0
     data = json.loads((tmp_path / "star.json").read_text())
+    assert data["model_error"].startswith("none")
     assert data["parameters"]["resolution"] == 40000 and data["fixed"] == ["resolution"]
     assert data["radial_velocity"] == pytest.approx(-35.0, abs=0.5)
     assert (tmp_path / "star.png").is_file()
@@ -431,3 +433,5 @@ def test_command_line_fits_with_the_shipped_model_by_default(tmp_path):
     data = json.loads((tmp_path / "sun.json").read_text())
     assert data["parameters"]["teff"] == pytest.approx(truth["teff"], abs=70)
     assert data["parameters"]["logg"] == pytest.approx(truth["logg"], abs=0.1)
+    # The shipped model's own error is counted by default.
+    assert "validation stars" in data["model_error"] and data["model_error_inflation"] > 1

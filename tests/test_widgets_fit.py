@@ -61,7 +61,7 @@ def test_the_fit_button_fills_the_table_and_draws_model_and_residual(panel, grid
         assert abs(result.parameters[name] - truth[name]) < 5 * result.uncertainties[name], name
     table = panel.table.value
     for text in ("Teff", "radial velocity", "reduced chi<sup>2</sup>", "converged", "(fixed)",
-                 "(fit - truth) / error", "pixels left out"):
+                 "(fit - truth) / error", "pixels left out", "model error none"):
         assert text in table, text
     assert panel.model_line.visible and panel.residual_line.visible
     np.testing.assert_allclose(np.asarray(panel.model_line.y), result.model)

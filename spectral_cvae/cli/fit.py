@@ -80,6 +80,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="refuse spectra whose usable pixels span less than this, Angstrom (default 50)",
     )
     fit.add_argument("--inverter", type=Path, help="PCA inverter (.npz): one more start")
+    fit.add_argument(
+        "--model-error", choices=("auto", "none"), default="auto",
+        help="count the generator's own error in the uncertainties: auto (default) uses the "
+        "model's model-error file (shipped for the pretrained model; <model>.model-error.npz "
+        "beside a model of your own) and counts the noise only without one; none: noise only "
+        "(error bars too small at high S/N)",
+    )
     sample = fit.add_argument_group(
         "posterior sampling (one spectrum; needs emcee: pip install 'spectral-cvae[fit]')"
     )
@@ -206,7 +213,7 @@ def _fit_many(tasks: list[dict], args: argparse.Namespace, settings: dict) -> in
     for name in names:
         header += [name, f"{name}_error"]
     header += ["radial_velocity", "radial_velocity_error", "chi2", "reduced_chi2", "n_pixels",
-               "converged", "on_bound", "medium", "elapsed_s"]
+               "converged", "on_bound", "medium", "model_error", "elapsed_s"]
     with atomic_path(args.out) as temporary:
         with open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, header, extrasaction="ignore")
@@ -243,6 +250,7 @@ def _fit_row(item: tuple) -> dict:
         converged=result.converged,
         on_bound=";".join(f"{k}:{v}" for k, v in result.on_bound.items()),
         medium=result.medium,
+        model_error="none" if result.model_sigma is None else "generator's own error",
         elapsed_s=f"{result.elapsed:.3f}",
         names=list(result.parameters),
     )
@@ -319,6 +327,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "continuum_order": args.continuum_order,
         "min_span": args.min_span,
         "exclude": [_range(text) for text in args.exclude],
+        "model_error": args.model_error,
     }
     if args.medium is not None:
         settings["medium"] = args.medium

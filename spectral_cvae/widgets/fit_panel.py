@@ -81,6 +81,10 @@ class FitPanel(widgets.VBox):
         The file to read and the button that reads it.
     fix_resolution, resolution : ipywidgets.Checkbox, ipywidgets.BoundedFloatText
         Hold R at this value (filled with the truth for a test spectrum), or fit it.
+    model_error : ipywidgets.Checkbox
+        Count the generator's own error in the uncertainties (``model_error="auto"`` of
+        :func:`~spectral_cvae.fitting.fit_spectrum`: the model's model-error file, noise
+        only without one) or not (``"none"``).
     sample, n_steps : ipywidgets.Checkbox, ipywidgets.BoundedIntText
         Sample the posterior after the fit, with this many steps per walker.
     fit_button, stop_button : ipywidgets.Button
@@ -174,6 +178,9 @@ class FitPanel(widgets.VBox):
             description="R", disabled=not has_resolution, style={"description_width": "20px"},
             layout=widgets.Layout(width="150px"),
         )
+        self.model_error = widgets.Checkbox(
+            value=True, description="count the generator's own error", indent=False,
+        )
         self.sample = widgets.Checkbox(value=False, description="sample the posterior",
                                        indent=False)
         self.n_steps = widgets.BoundedIntText(value=300, min=10, max=100000, step=50,
@@ -224,7 +231,8 @@ class FitPanel(widgets.VBox):
         self.test_controls = widgets.HBox([self.test_index, self.snr, self.radial_velocity,
                                            self.tilt], layout=wrap)
         self.file_controls = widgets.HBox([self.path, self.load_button])
-        fit_controls = widgets.HBox([self.fix_resolution, self.resolution, self.sample,
+        fit_controls = widgets.HBox([self.fix_resolution, self.resolution, self.model_error,
+                                     self.sample,
                                      self.n_steps, self.fit_button, self.stop_button,
                                      self.progress], layout=wrap)
         self.source.observe(lambda change: self.update(), names="value")
@@ -340,6 +348,7 @@ class FitPanel(widgets.VBox):
                 self.generator, spectrum, resolution=resolution,
                 medium=spectrum.medium or "air", inverter=self.inverter,
                 continuum_order=self.continuum_order,
+                model_error="auto" if self.model_error.value else "none",
             )
         except SpectralCVAEError as error:
             self.status.value = f"<b>Cannot fit it:</b> {html.escape(str(error))}"
@@ -478,6 +487,9 @@ class FitPanel(widgets.VBox):
                if result.noise_estimated else ""),
             f"{'converged' if result.converged else 'NOT converged'}: "
             f"{html.escape(result.message)}",
+            f"errors count the noise and {html.escape(result.model_error)}"
+            if result.model_sigma is not None
+            else f"model error {html.escape(result.model_error)}",
         ]
         if result.on_bound:
             footer.append("on a bound of the domain (the error there only describes the "
