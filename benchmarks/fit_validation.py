@@ -24,7 +24,8 @@ given). It is then fitted with :func:`spectral_cvae.fitting.fit_spectrum`, once 
 Printed per S/N and parameter: the mean absolute error and the bias (mean) of fit minus truth,
 the standard deviation of the pulls (fit minus truth over the stated error; 1 for honest
 errors) and their robust spread (median |pull| / 0.6745, which a few failed fits do not
-dominate), and, given an inverter, the PCA inverter's MAE and bias on the same noisy spectra
+dominate), with a model error also the same for the same fits' noise-only errors
+(``FitResult.noise_uncertainties``: the error bars as if the generator were exact), and, given an inverter, the PCA inverter's MAE and bias on the same noisy spectra
 brought to rest and divided by the true continuum (information the fit is not given). Then
 the time per fit.
 """
@@ -38,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from spectral_cvae.fitting import fit_spectrum
 from spectral_cvae.fitting.observation import doppler_factor
@@ -188,7 +190,11 @@ def main() -> None:
     rows = rng.permutation(split.test)[: args.n_spectra]
     truth_all = grid.parameters
     records = []
+    bar = tqdm(total=len(args.snr) * len(rows) * len(args.model_error), unit="fits",
+               desc="fitting", disable=None)
     for snr in args.snr:
+        # Each S/N draws its own noise, so a run of some of them repeats those of a full run.
+        rng = np.random.default_rng([args.seed, int(round(snr))])
         for row in rows:
             truth = truth_all[row]
             spectrum = realistic(grid.wavelength, grid.spectrum(int(row)).astype(float), snr, rng)
@@ -213,6 +219,7 @@ def main() -> None:
                     "model_error_used": result.model_error,
                     "truth": dict(zip(space.names, truth.tolist())),
                     "fit": result.parameters, "error": result.uncertainties,
+                    "noise_error": result.noise_uncertainties,
                     "rv_truth": spectrum["rv"], "rv_fit": result.radial_velocity,
                     "rv_error": result.radial_velocity_error, "converged": result.converged,
                     "on_bound": result.on_bound, "reduced_chi2": result.reduced_chi2,
@@ -220,6 +227,8 @@ def main() -> None:
                 if predicted is not None:
                     record["inverter"] = dict(zip(space.names, predicted.tolist()))
                 records.append(record)
+                bar.update()
+    bar.close()
     for setting in args.model_error:
         print(f"\n## model error: {setting} "
               f"({next(r['model_error_used'] for r in records if r['model_error'] == setting)})")
@@ -250,14 +259,28 @@ def test_stars(model: Path | None, base_grids: list[Path], seed: int):
     return generator, grid, split
 
 
+def spreads(difference: np.ndarray, error: np.ndarray) -> list[str]:
+    """Standard deviation and robust spread (median |pull| / 0.6745) of the pulls."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pulls = difference / error
+    pulls = pulls[np.isfinite(pulls)]
+    if pulls.size < 2:
+        return ["-", "-"]
+    return [f"{np.std(pulls):.2f}", f"{np.median(np.abs(pulls)) / 0.6745:.2f}"]
+
+
 def report(records: list[dict], space, with_inverter: bool, args) -> None:
     names = list(space.names)
     print(f"\n{len(records)} fits of {len(records) // len(args.snr)} held-out spectra per S/N "
           f"(R {'given' if args.resolution_known else 'fitted'})")
     for snr in args.snr:
         group = [r for r in records if r["snr"] == snr]
+        with_model_error = any(not r["model_error_used"].startswith("none") for r in group)
         header = "| parameter | fit MAE | fit bias | pull std | robust pull spread |"
         rule = "|---|---|---|---|---|"
+        if with_model_error:
+            header += " noise-only pull std | noise-only robust spread |"
+            rule += "---|---|"
         if with_inverter:
             header += " inverter MAE | inverter bias |"
             rule += "---|---|"
@@ -278,13 +301,14 @@ def report(records: list[dict], space, with_inverter: bool, args) -> None:
                 error = np.array([r["error"][name] for r in group])
                 unit = space[name].unit
             difference = fit - truth
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pulls = difference / error
-            pulls = pulls[np.isfinite(pulls)]
-            pull_std = f"{np.std(pulls):.2f}" if pulls.size > 1 else "-"
-            robust = f"{np.median(np.abs(pulls)) / 0.6745:.2f}" if pulls.size > 1 else "-"
-            cells = [f"{np.mean(np.abs(difference)):.3g}", f"{np.mean(difference):+.3g}", pull_std,
-                     robust]
+            cells = [f"{np.mean(np.abs(difference)):.3g}", f"{np.mean(difference):+.3g}",
+                     *spreads(difference, error)]
+            if with_model_error:
+                if name == "radial_velocity":
+                    cells += ["-", "-"]
+                else:
+                    noise_error = np.array([r["noise_error"][name] for r in group])
+                    cells += spreads(difference, noise_error)
             if with_inverter:
                 if name == "radial_velocity":
                     cells += ["-", "-"]

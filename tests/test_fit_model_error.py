@@ -159,6 +159,7 @@ def test_the_posterior_counts_the_fit_s_model_error(generator):
     fit = fit_spectrum(generator, observed, resolution=TRUTH[5], n_starts=1, n_candidates=8,
                        model_error=error)
     assert fit.model_error_inflation > 1.0
+    assert fit.noise_uncertainties["teff"] < fit.uncertainties["teff"]
     target = _Posterior(generator, fit)
     used = fit.used
     expected = 1.0 / np.sqrt(fit.error[used] ** 2
@@ -181,3 +182,19 @@ def test_the_shipped_model_error_belongs_to_the_shipped_model():
             "033925a179ccb5d5c7ef9c01d"} in record["grids"]
     # Measured on the model's validation stars: as many as its split holds.
     assert record["stars"] == generator.provenance["split"]["validation"]
+
+
+def test_without_uncertainties_the_noise_is_estimated_beside_the_model_error(generator):
+    sigma = injected_sigma(generator)
+    step = float(np.median(np.diff(generator.wavelength)))
+    true = clean(generator) + sigma * correlated_error(sigma.size, step,
+                                                       np.random.default_rng(4))
+    observed = make_observation(generator.wavelength, true, snr=200.0, seed=4)
+    result = fit_spectrum(
+        generator, observed.wavelength, observed.flux, None, observed.mask,
+        resolution=TRUTH[5], fixed=FIXED, n_starts=1, n_candidates=8,
+        model_error=known_error(generator, sigma),
+    )
+    assert result.noise_estimated
+    assert result.noise == pytest.approx(1.0 / 200.0, rel=0.25)
+    assert all(np.isfinite(result.uncertainties[n]) for n in ("teff", "vsini", "mh"))

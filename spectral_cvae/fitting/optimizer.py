@@ -44,6 +44,8 @@ RADIAL_VELOCITY_SCALE = 100.0
 """km/s per optimizer unit, so that all fitted quantities are of order one."""
 BOUND_TOLERANCE = 1e-4
 """A parameter closer than this (normalized units) to a bound is reported on it."""
+POLISH = "model error"
+"""Origin of the local fit that polishes the best one with the model error's weights."""
 
 
 @dataclass
@@ -192,7 +194,7 @@ def fit_spectrum(
     noise = None
     if error_model is not None:
         noise = problem.weigh_model_error(error_model, best.x)
-        fits.append(problem.local_fit("model error", best.x, max_evaluations))
+        fits.append(problem.local_fit(POLISH, best.x, max_evaluations))
         best = fits[-1]
     return _result(problem, best, fits, notes, started, error_model, error_note, noise)
 
@@ -481,7 +483,10 @@ def _result(
     jacobian = np.hstack([reduced, continuum_columns])
     covariance, singular = _covariance(jacobian)
     inflation = float("nan")
+    noise_only = covariance
     if error_model is not None:
+        # The same fit's errors had only the noise counted (Jacobian weighted by 1 / noise).
+        noise_only, _ = _covariance(jacobian / (model.weight * noise_given)[:, None])
         vsini = float(model.physical(normalized)[0, list(space.names).index("vsini")])
         covariance, inflation = _with_model_error(
             covariance, jacobian, model.weight, noise_given, problem.sigma_model,
@@ -489,6 +494,7 @@ def _result(
         )
     elif noise_estimated:
         covariance = covariance * chi2 / dof
+        noise_only = covariance
         chi2 = float(dof)
     # From optimizer units to physical ones.
     scale = np.concatenate([
@@ -504,8 +510,12 @@ def _result(
     names = space.names
     k = len(problem.free)
     uncertainties = {n: float("nan") for n in names}
+    noise_uncertainties = dict(uncertainties)
+    with np.errstate(invalid="ignore"):
+        noise_errors = np.sqrt(np.diag(noise_only)) * np.abs(scale)
     for j, i in enumerate(problem.free):
         uncertainties[names[i]] = float(errors[j])
+        noise_uncertainties[names[i]] = float(noise_errors[j])
     on_bound = {}
     for i in problem.free:
         if normalized[i] <= BOUND_TOLERANCE:
@@ -554,7 +564,8 @@ def _result(
             "origin": f.origin,
             "start": _named(problem, f.start),
             "end": _named(problem, f.x),
-            "chi2": f.cost if not noise_estimated else f.cost / noise**2,
+            # Unit weights when the noise was estimated, except in the model error's polish.
+            "chi2": f.cost / noise**2 if noise_estimated and f.origin != POLISH else f.cost,
             "status": f.status,
             "n_evaluations": f.n_evaluations,
         }
@@ -600,6 +611,7 @@ def _result(
         model_error=error_note,
         model_sigma=model_sigma,
         model_error_inflation=inflation,
+        noise_uncertainties=noise_uncertainties,
     )
 
 

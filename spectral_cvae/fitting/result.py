@@ -79,8 +79,9 @@ class FitResult:
     model : numpy.ndarray
         Best-fit model on every observed pixel inside the generator's window (NaN outside).
     starts : list of dict
-        Each local fit: where it started (``origin``: ``"grid"`` or ``"inverter"``), its
-        starting and final parameters, chi^2 and status.
+        Each local fit: where it started (``origin``: ``"grid"``, ``"inverter"``, or
+        ``"model error"`` for the polish of the best one with the model error's weights),
+        its starting and final parameters, chi^2 and status.
     n_generated : int
         Spectra generated during the fit (``n_generate_calls`` calls to ``generate``).
     elapsed : float
@@ -101,6 +102,10 @@ class FitResult:
         How much the model error's correlation along the spectrum multiplies its share of
         the parameter variances over independent pixels (NaN without a model error); the
         posterior sampler's likelihood inflates sigma_model^2 by it.
+    noise_uncertainties : dict
+        The one-sigma uncertainties of the same fit counting the noise alone (equal to
+        ``uncertainties`` without a model error): what the error bars would be if the
+        generator were exact.
     """
 
     parameters: dict
@@ -142,6 +147,7 @@ class FitResult:
     model_error: str = "none: the uncertainties count the noise only"
     model_sigma: np.ndarray | None = None
     model_error_inflation: float = float("nan")
+    noise_uncertainties: dict = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------
     def continuum(self, air_wavelength: np.ndarray | None = None) -> np.ndarray:
@@ -243,6 +249,7 @@ class FitResult:
             "elapsed_s": float(self.elapsed),
             "model_error": self.model_error,
             "model_error_inflation": _number(self.model_error_inflation),
+            "noise_uncertainties": {k: _number(v) for k, v in self.noise_uncertainties.items()},
         }
         if spectra:
             out["spectrum"] = {
