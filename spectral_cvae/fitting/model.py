@@ -68,6 +68,9 @@ class ObservationModel:
         self.continuum_order = int(continuum_order)
         self.rest_wavelength = np.asarray(generator.wavelength, dtype=np.float64)
         self._model_width = np.gradient(self.rest_wavelength)
+        steps = np.diff(self.rest_wavelength)
+        # On a uniform grid the interval of a wavelength is arithmetic, not a search.
+        self._step = float(steps.mean()) if np.ptp(steps) <= 1e-6 * steps.mean() else None
         used = observation.used
         self.flux = observation.flux[used]
         self.centre = observation.air_wavelength[used]
@@ -146,7 +149,7 @@ class ObservationModel:
     ) -> np.ndarray:
         x = self.rest_wavelength
         rest = centre / factor
-        k = _segment(x, rest)
+        k = self._segment(rest)
         point = _interpolate(x, spectra, rest, k)
         model_width = np.interp(rest, x, self._model_width)
         half = 0.5 * np.sqrt(np.clip((width / factor) ** 2 - model_width**2, 0.0, None))
@@ -160,10 +163,17 @@ class ObservationModel:
         segment = 0.5 * (spectra[:, 1:] + spectra[:, :-1]) * np.diff(x)
         nodes = np.concatenate([np.zeros((len(spectra), 1)), np.cumsum(segment, axis=1)], axis=1)
         point[:, wide] = (
-            _integral(x, spectra, nodes, high, _segment(x, high))
-            - _integral(x, spectra, nodes, low, _segment(x, low))
+            _integral(x, spectra, nodes, high, self._segment(high))
+            - _integral(x, spectra, nodes, low, self._segment(low))
         ) / (high - low)
         return point
+
+    def _segment(self, at: np.ndarray) -> np.ndarray:
+        """Index of the generator's wavelength interval holding each point (clipped)."""
+        x = self.rest_wavelength
+        if self._step is None:
+            return _segment(x, at)
+        return np.clip(((at - x[0]) / self._step).astype(np.intp), 0, x.size - 2)
 
     def solve_continuum(self, binned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Best continuum coefficients for each binned spectrum, and the resulting model.
