@@ -194,11 +194,6 @@ def test_training_returns_the_best_epochs_weights_not_the_last(grid_file):
     assert not same_weights(kept, seen.weights[-1], atol=1e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the checkpoint does not keep the Sampling layer's seed-generator state, so the "
-    "z draws of a resumed run start again from the seed",
-)
 def test_a_resumed_run_ends_with_the_weights_and_history_of_an_uninterrupted_one(
     grid_file, tmp_path
 ):

@@ -44,6 +44,15 @@ class Sampling(layers.Layer):
     def get_config(self) -> dict:
         return {**super().get_config(), "seed": self.seed}
 
+    # The draws' position is saved with the weights, so a resumed run goes on drawing the
+    # z of an uninterrupted one (Keras does not save a SeedGenerator's state by itself).
+    def save_own_variables(self, store) -> None:
+        store["0"] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store) -> None:
+        if "0" in store.keys():  # files saved before the state was kept have none
+            self.seed_generator.state.assign(store["0"][...])
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ClipLogVariance(layers.Layer):
