@@ -30,7 +30,7 @@ from spectral_cvae.grid.wavelength import PAPER_WINDOW
 
 WINDOW = (PAPER_WINDOW[0] - MARGIN, PAPER_WINDOW[1] + MARGIN)
 TEFF_BINS = (4000.0, 6000.0, 8000.0, 9500.0, 10250.0, 11000.0)
-HE_I_CORES = (4471.5, 4921.9, 5015.7)
+HE_I_CORES = {"4471": 4471.479, "4922": 4921.931, "5016": 5015.678}
 
 
 def draws(n_all: int, n_hot: int, n_band: int, blend: float, seed: int) -> np.ndarray:
@@ -71,7 +71,8 @@ def compute(rows: np.ndarray, chosen: dict[str, dict], workers: int) -> list[dic
     began = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         results = dict(zip(jobs, pool.map(one, jobs)))
-    print(f"{len(jobs)} runs in {time.perf_counter() - began:.0f} s wall on {workers} workers")
+    runs = sum(result is not None for result in results.values())
+    print(f"{runs} SYNSPEC runs in {time.perf_counter() - began:.0f} s wall on {workers} workers")
     models = []
     for i, row in enumerate(rows):
         wavelength, default = results[i, "default"]
@@ -117,22 +118,22 @@ def figure(path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2), sharey=True)
-    for axis, centre in zip(axes, HE_I_CORES):
-        window = (centre - 6.0, centre + 6.0)
-        for helium, style in ((False, "0.5"), (True, "C0")):
+    for axis, (name, centre) in zip(axes, HE_I_CORES.items()):
+        window = (centre - 5.0, centre + 5.0)
+        for helium, style in ((True, dict(color="C0", lw=1.6)), (False, dict(color="k", lw=0.7))):
             wavelength, flux = synthesize(10500.0, 4.0, 0.0, 2.0, window, 0.01, helium=helium)
-            axis.plot(
-                wavelength,
-                flux,
-                color=style,
-                lw=1.0,
-                label="He I option" if helium else "default (no He I)",
-            )
+            axis.plot(wavelength, flux, label="He I option" if helium else "default", **style)
+        axis.axvline(centre, color="0.6", lw=0.5, ls=":")
         axis.set_xlabel("air wavelength (A)")
-        axis.set_title(f"He I {centre:.0f}")
+        axis.set_title(f"He I {name}", fontsize=10)
+    axes[0].set_ylim(0.8, 1.01)
     axes[0].set_ylabel("normalized flux")
     axes[0].legend(loc="lower left", fontsize=8)
-    fig.suptitle("SYNSPEC, Teff 10,500 K, log g 4.0, [M/H] 0, xi_t 2 km/s, unbroadened", fontsize=9)
+    fig.suptitle(
+        "SYNSPEC, Teff 10,500 K, log g 4.0, [M/H] 0, xi_t 2 km/s, unbroadened "
+        "(dotted: He I line centre)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     print(f"wrote {path}")

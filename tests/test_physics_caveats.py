@@ -32,13 +32,14 @@ def test_a_grid_with_molecular_lines_has_no_molecular_caveat():
 def test_late_b_stars_lack_he_i_unless_the_grid_has_it():
     assert any("He I" in c for c in physics_caveats(10500.0, 4.0, 0.0))
     assert physics_caveats(10500.0, 4.0, 0.0, {"helium_i_lines": True}) == []
-    assert physics_caveats(9000.0, 4.0, 0.0) == []
+    assert physics_caveats(7900.0, 4.0, 0.0) == []
 
 
 def test_the_atmosphere_switch_is_flagged_unless_the_networks_are_blended():
-    assert "8000 K" in physics_caveats(8050.0, 3.0, 0.0)[0]
-    assert physics_caveats(8050.0, 3.0, 0.0, {**DEFAULT_PHYSICS, "atmosphere_blend": 200.0}) == []
-    assert physics_caveats(8150.0, 3.0, 0.0) == []
+    helium = {**DEFAULT_PHYSICS, "helium_i_lines": True}
+    assert "8000 K" in physics_caveats(8050.0, 3.0, 0.0, helium)[0]
+    assert physics_caveats(8050.0, 3.0, 0.0, {**helium, "atmosphere_blend": 200.0}) == []
+    assert physics_caveats(8150.0, 3.0, 0.0, helium) == []
 
 
 def test_the_metal_rich_edge_of_the_atmospheres_is_flagged():

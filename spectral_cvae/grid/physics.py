@@ -70,9 +70,9 @@ DWARF_LOGG = 3.5
 METAL_POOR_SHIFT = 300.0
 """K by which those Teff limits are lowered at [M/H] <= -1, where molecules of two metals
 (TiO, C2) are ~100 times and MgH ~10 times weaker."""
-HE_I_TEFF = 9500.0
-"""K: above this, He I 4471 A is deeper than 1 % in SYNSPEC's own spectra with the He I
-option (``benchmarks/physics_change.py``)."""
+HE_I_TEFF = 8000.0
+"""K: above this, adding He I changes SYNSPEC's spectra at 4471 A by 0.4-23 % (8000-9500 K,
+most at low gravity) and 1-28 % (9500-11,000 K) (``benchmarks/physics_change.py``)."""
 SWITCH_TEFF = 8000.0
 SWITCH_BAND = 100.0
 """K either side of :data:`SWITCH_TEFF` where the atmosphere networks' jump is flagged."""
@@ -131,8 +131,9 @@ def physics_caveats(
             )
     if not physics["helium_i_lines"] and teff > HE_I_TEFF:
         caveats.append(
-            "no He I lines: 4471, 4922 and 5016 A (and weaker 4713, 5048 A) are missing; "
-            "late-B stars show them (build with --helium)"
+            "no He I lines: 4471 A (up to 23 % deep at 8000-9500 K and 28 % at 9500-11,000 K "
+            "with the He I option), 4922 and 5016 A, and the weaker 4713 and 5048 A, are "
+            "missing (grid build --helium adds them)"
         )
     if not physics["atmosphere_blend"] and abs(teff - SWITCH_TEFF) < SWITCH_BAND:
         caveats.append(
