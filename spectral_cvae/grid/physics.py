@@ -138,7 +138,8 @@ def physics_caveats(
     if not physics["atmosphere_blend"] and abs(teff - SWITCH_TEFF) < SWITCH_BAND:
         caveats.append(
             "within 100 K of 8000 K, where the model atmospheres switch from one network to "
-            "another: their temperatures differ there by up to ~150 K at some depths"
+            "another: their temperatures jump by up to ~200 K at some depths there, though "
+            "the spectra change no more than over 20 K of Teff"
         )
     if mh > NETWORK_MH_EDGE:
         caveats.append(
