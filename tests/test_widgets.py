@@ -140,6 +140,18 @@ def test_the_overlay_is_the_nearest_grid_spectrum_and_the_residual_is_the_differ
     )
 
 
+def test_the_explorer_warns_where_the_grid_physics_lacks_molecules_or_helium(explorer):
+    explorer.sliders["mh"].value = 0.0
+    explorer.sliders["logg"].value = 4.5
+    explorer.sliders["teff"].value = 6500.0
+    assert explorer.caveats == [] and explorer.caveat_box.value == ""
+    explorer.sliders["teff"].value = 4100.0
+    assert "TiO" in explorer.caveats[0] and "TiO" in explorer.caveat_box.value
+    explorer.sliders["teff"].value = 10000.0
+    assert any("He I" in text for text in explorer.caveats)
+    assert "grid build --helium" in explorer.caveat_box.value
+
+
 def test_zoom_buttons_set_the_wavelength_window(explorer):
     explorer.zoom_buttons["hbeta"].click()
     assert (explorer.x_scale.min, explorer.x_scale.max) == H_BETA

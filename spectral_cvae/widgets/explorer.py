@@ -12,6 +12,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..errors import SpectralCVAEError
+from ..grid.physics import physics_caveats, physics_of
 from ..grid.store import SpectralGrid
 from ..io import write_spectra
 from ..model.generator import SpectrumGenerator
@@ -39,6 +40,9 @@ class SpectrumExplorer(widgets.VBox):
       spread the model has learnt at these parameters;
     - with a ``grid``, the grid spectrum nearest in normalized parameters (``grid_line``) and
       generated minus grid in a second panel (``residual_line``).
+
+    Under the sliders: what the training grid's physics lacks at the chosen star (no molecular
+    lines in cool stars, no He I in hot ones; :func:`~.grid.physics.physics_caveats`).
 
     Buttons zoom to H-beta and the Mg b triplet (drag to pan, wheel to zoom), and save the
     current spectrum with its spread and parameters as FITS, CSV or HDF5
@@ -79,6 +83,9 @@ class SpectrumExplorer(widgets.VBox):
         The current generated spectrum and its spread (continuum-normalized flux).
     nearest_index : int or None
         Row of ``grid`` shown in the overlay.
+    caveats : list of str
+        What the training grid's physics misses at the sliders' star, shown in
+        ``caveat_box``.
     last_redraw_s : float
         Time of the last redraw (decoder runs plus mark updates), seconds.
     """
@@ -107,6 +114,9 @@ class SpectrumExplorer(widgets.VBox):
         self.last_redraw_s = 0.0
         self._grid = grid
         self._grid_normalized = self._normalized_grid_parameters(grid)
+        self._physics = physics_of(generator.provenance.get("grid_provenance", {}))
+        self.caveats: list[str] = []
+        self.caveat_box = widgets.HTML()
 
         self.sliders = {p.name: self._slider(p) for p in (self.space[n] for n in self.space.names)}
         self._throttled_update = Throttle(self.update, interval)
@@ -198,7 +208,9 @@ class SpectrumExplorer(widgets.VBox):
 
         controls = widgets.VBox(list(self.sliders.values()))
         buttons = widgets.HBox([*self.zoom_buttons.values(), self.save_name, self.save_button])
-        super().__init__([controls, buttons, self.figure, self.residual_figure, self.status])
+        super().__init__(
+            [controls, self.caveat_box, buttons, self.figure, self.residual_figure, self.status]
+        )
         self.update()
 
     # -- building ----------------------------------------------------------------------------
@@ -249,8 +261,18 @@ class SpectrumExplorer(widgets.VBox):
             self._lower = self._upper = self.flux
         if self._grid is not None:
             self._update_nearest(point)
+        self._update_caveats()
         self._draw()
         self.last_redraw_s = time.perf_counter() - start
+
+    def _update_caveats(self) -> None:
+        star = self.parameters
+        if not {"teff", "logg", "mh"} <= star.keys():
+            return
+        self.caveats = physics_caveats(star["teff"], star["logg"], star["mh"], self._physics)
+        self.caveat_box.value = "".join(
+            f"<div style='color:#8a5300'>&#9888; {html.escape(text)}</div>" for text in self.caveats
+        )
 
     def _draw(self) -> None:
         """Send the visible part of every curve to the marks, at screen resolution."""
