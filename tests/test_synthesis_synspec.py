@@ -233,3 +233,17 @@ def test_a_build_with_he_i_refuses_to_resume_a_grid_begun_without(tmp_path, monk
     argv = ["grid", "build", "--n-models", "2", "--out", str(tmp_path / "g.h5"), "--helium"]
     assert main(argv) == 2
     assert "'helium_i_lines': False" in capsys.readouterr().err
+
+
+def test_a_grid_recorded_before_the_blend_setting_resumes_only_without_a_blend(tmp_path):
+    from spectral_cvae.cli.synspec import _refuse_other_physics
+    from spectral_cvae.errors import GridFileError
+
+    base = tmp_path / "g-base.h5"
+    with h5py.File(tmp_path / "g-base.h5.partial", "w") as handle:
+        recorded = {"helium_i_lines": False, "molecular_lines": False}
+        handle.attrs["provenance"] = json.dumps({"physics": recorded})
+    default = {**recorded, "atmosphere_blend": 0.0}
+    _refuse_other_physics(base, default)  # the same physics: resumed
+    with pytest.raises(GridFileError, match="'atmosphere_blend': 200.0"):
+        _refuse_other_physics(base, {**default, "atmosphere_blend": 200.0})

@@ -82,8 +82,17 @@ def add_build_command(grid_commands: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--helium",
         action="store_true",
-        help="add the He I lines 4471, 4922 and 5016 A with SYNSPEC's He I Stark tables "
-        "(off by default, as in the starter grid; recorded in the grid's provenance)",
+        help="add the He I lines 4471, 4713, 4922, 5016 and 5048 A (4471 and 4922 with "
+        "SYNSPEC's He I Stark tables; off by default, as in the starter grid; recorded in "
+        "the grid's provenance)",
+    )
+    build.add_argument(
+        "--atmosphere-blend",
+        type=real(minimum=0),
+        default=0.0,
+        metavar="K",
+        help="blend the two atmosphere networks linearly over 8000 +/- K kelvin instead of "
+        "switching at 8000 K (default 0: switch, as in the starter grid; recorded)",
     )
     build.set_defaults(run=run_build)
 
@@ -128,7 +137,11 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"base grid {base_path} is complete; broadening it")
     else:
         # The physics and the SYNSPEC build go into the grid, so grids are never mixed blindly.
-        physics = {"helium_i_lines": args.helium, "molecular_lines": False}
+        physics = {
+            "helium_i_lines": args.helium,
+            "molecular_lines": False,
+            "atmosphere_blend": args.atmosphere_blend,
+        }
         _refuse_other_physics(base_path, physics)
         report = build_base_grid(
             base_path,
@@ -141,7 +154,11 @@ def run_build(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             retry_failed=args.retry_failed,
             provenance={"command": command, "physics": physics, "synspec": installation().build},
-            synthesize=partial(run.synthesize, helium=True) if args.helium else None,
+            synthesize=partial(
+                run.synthesize, helium=args.helium, atmosphere_blend=args.atmosphere_blend
+            )
+            if args.helium or args.atmosphere_blend
+            else None,
         )
         print(
             f"base models: {report.n_done} of {report.n_models} stored, {report.n_failed} "
@@ -174,13 +191,13 @@ def _refuse_other_physics(base_path: Path, physics: dict) -> None:
     import h5py
 
     from ..errors import GridFileError
+    from ..grid.physics import physics_of
 
     partial = base_path.with_name(base_path.name + ".partial")
     if not partial.exists():
         return
     with h5py.File(partial, "r") as handle:
-        recorded = json.loads(handle.attrs["provenance"]).get("physics", {})
-    before = {"helium_i_lines": False, "molecular_lines": False, **recorded}
+        before = physics_of(json.loads(handle.attrs["provenance"]))
     if before != physics:
         raise GridFileError(
             f"{partial} was computed with physics {before}, this build asks for {physics}: "
