@@ -6,7 +6,19 @@ From a grid of synthetic spectra to a fast generator of spectra at any stellar p
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .errors import GridFileError, GridInputError, OutOfDomainError, SpectralCVAEError
+from .errors import (
+    ConfigError,
+    DataFileError,
+    GridFileError,
+    GridInputError,
+    InputError,
+    ModelFileError,
+    OutOfDomainError,
+    ParameterError,
+    SpectralCVAEError,
+    SpectrumFileError,
+    SpectrumInputError,
+)
 from .grid import GridSplit, GridWriter, SpectralGrid
 from .parameters import PAPER_SPACE, Parameter, ParameterSpace
 
@@ -16,14 +28,21 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = [
+    "ConfigError",
+    "DataFileError",
     "GridFileError",
     "GridInputError",
     "GridSplit",
     "GridWriter",
+    "InputError",
+    "ModelFileError",
     "OutOfDomainError",
     "PAPER_SPACE",
     "Parameter",
+    "ParameterError",
     "ParameterSpace",
     "SpectralCVAEError",
     "SpectralGrid",
+    "SpectrumFileError",
+    "SpectrumInputError",
 ]

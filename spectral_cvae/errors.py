@@ -12,24 +12,63 @@ class SpectralCVAEError(Exception):
     """Base class of every error raised on purpose by spectral-cvae."""
 
 
-class GridInputError(SpectralCVAEError, ValueError):
-    """Spectra, wavelengths or parameters that cannot enter a grid as given."""
+class InputError(SpectralCVAEError, ValueError):
+    """Input that cannot be used as given; catch this for any bad value, shape or setting.
+
+    Raised only through a subclass that says what the input is.
+    """
 
 
-class OutOfDomainError(GridInputError):
-    """Stellar parameters outside the declared parameter space."""
+class GridInputError(InputError):
+    """Spectra, wavelengths or settings that cannot enter a grid (or its split) as given."""
 
 
 class SpectrumIndexError(GridInputError, IndexError):
     """An index of a spectrum that the grid or file does not have."""
 
 
+class ParameterError(InputError):
+    """Stellar parameters that do not fit a parameter space: missing, not numbers, in a unit
+    that does not convert, or a parameter the space does not have."""
+
+
+class OutOfDomainError(ParameterError):
+    """Stellar parameters outside the declared parameter space."""
+
+
+class SpectrumInputError(InputError):
+    """Flux or wavelengths that cannot be used as given: shapes that disagree, values that are
+    not finite, wavelengths that do not increase or are not those of the model."""
+
+
+class ConfigError(InputError):
+    """Settings that cannot be used: of a model, its training, an inverter, a fit, a split or
+    a command's options and output files."""
+
+
 class OutOfDomainWarning(UserWarning):
     """A result (inferred parameters) lies outside the domain a model was trained on."""
 
 
-class GridFileError(SpectralCVAEError, OSError):
-    """A grid file that is missing, truncated, corrupt or of the wrong layout."""
+class DataFileError(SpectralCVAEError, OSError):
+    """A file that is missing, truncated, corrupt or of the wrong layout.
+
+    Raised only through a subclass that says what the file holds.
+    """
+
+
+class GridFileError(DataFileError):
+    """A grid file (or a grid being built) that is missing, corrupt or of the wrong layout."""
+
+
+class ModelFileError(DataFileError):
+    """A trained model's file (generator, inverter or training checkpoint) that is missing,
+    truncated, corrupt or not written by spectral-cvae."""
+
+
+class SpectrumFileError(DataFileError):
+    """A file of spectra or of their parameters that is missing, unreadable or of the wrong
+    layout."""
 
 
 def where(source: str | None = None, row: int | None = None) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import GridInputError, OutOfDomainError, where
+from .errors import OutOfDomainError, ParameterError, where
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,15 @@ class Parameter:
 
     def __post_init__(self) -> None:
         if self.scale not in ("linear", "log"):
-            raise GridInputError(
+            raise ParameterError(
                 f"parameter {self.name!r}: scale must be 'linear' or 'log', not {self.scale!r}"
             )
         if self.scale == "log" and not self.minimum > 0:
-            raise GridInputError(f"parameter {self.name!r}: a log scale needs a range above 0")
+            raise ParameterError(f"parameter {self.name!r}: a log scale needs a range above 0")
         if not (np.isfinite(self.minimum) and np.isfinite(self.maximum)):
-            raise GridInputError(f"parameter {self.name!r}: range must be finite")
+            raise ParameterError(f"parameter {self.name!r}: range must be finite")
         if not self.maximum > self.minimum:
-            raise GridInputError(
+            raise ParameterError(
                 f"parameter {self.name!r}: maximum {self.maximum} must exceed "
                 f"minimum {self.minimum}"
             )
@@ -96,9 +96,9 @@ class ParameterSpace:
         self.parameters: tuple[Parameter, ...] = tuple(parameters)
         names = [p.name for p in self.parameters]
         if len(set(names)) != len(names):
-            raise GridInputError(f"parameter names must be unique, got {names}")
+            raise ParameterError(f"parameter names must be unique, got {names}")
         if not names:
-            raise GridInputError("a parameter space needs at least one parameter")
+            raise ParameterError("a parameter space needs at least one parameter")
 
     # -- description ---------------------------------------------------------------------
     @property
@@ -174,7 +174,7 @@ class ParameterSpace:
 
         Raises
         ------
-        GridInputError
+        ParameterError
             If a parameter is missing, a value is empty (a masked table cell) or not a
             number, a unit cannot be converted to the parameter's, the shape is wrong or a
             value is not finite.
@@ -183,14 +183,14 @@ class ParameterSpace:
             keys = _keys(values)
             missing = [n for n in self.names if n not in keys]
             if missing:
-                raise GridInputError(
+                raise ParameterError(
                     f"{where(source)}missing parameter(s) {', '.join(missing)} "
                     f"(found: {', '.join(map(str, keys)) or 'none'})"
                 )
             columns = [_column(values[p.name], p, source) for p in self.parameters]
             lengths = {n: c.size for n, c in zip(self.names, columns) if c.ndim > 0}
             if len(set(lengths.values())) > 1 or any(c.ndim > 1 for c in columns):
-                raise GridInputError(
+                raise ParameterError(
                     f"{where(source)}parameter columns differ in length: "
                     + ", ".join(f"{n} {k}" for n, k in lengths.items())
                 )
@@ -198,25 +198,25 @@ class ParameterSpace:
             array = np.stack([np.broadcast_to(c, (n,)) for c in columns], axis=-1)
         else:
             if getattr(values, "unit", None) is not None:
-                raise GridInputError(
+                raise ParameterError(
                     f"{where(source)}a Quantity array mixes the units of the parameters: give "
                     f"a mapping or table with one column per parameter name instead"
                 )
             try:
                 array = np.asarray(values, dtype=float)
             except (TypeError, ValueError) as exc:
-                raise GridInputError(f"{where(source)}parameters are not numbers ({exc})") from exc
+                raise ParameterError(f"{where(source)}parameters are not numbers ({exc})") from exc
             if array.ndim == 1:
                 array = array[np.newaxis, :]
             if array.ndim != 2 or array.shape[1] != len(self):
-                raise GridInputError(
+                raise ParameterError(
                     f"{where(source)}expected parameters of shape (n, {len(self)}) in the order "
                     f"{', '.join(self.names)}; got shape {np.shape(values)}"
                 )
         bad = ~np.isfinite(array)
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise GridInputError(
+            raise ParameterError(
                 f"{where(source, int(row))}parameter {self.names[col]!r} is {array[row, col]}"
             )
         return array
@@ -247,7 +247,7 @@ class ParameterSpace:
         if array.ndim == 1:
             array = array[np.newaxis, :]
         if array.shape[-1] != len(self):
-            raise GridInputError(
+            raise ParameterError(
                 f"expected normalized parameters with {len(self)} columns, got shape {array.shape}"
             )
         low, high = self._scaled(self.minimum), self._scaled(self.maximum)
@@ -276,7 +276,7 @@ class ParameterSpace:
         """A copy with some parameters normalized on another scale, e.g. ``resolution="log"``."""
         unknown = sorted(set(scales) - set(self.names))
         if unknown:
-            raise GridInputError(f"no parameter(s) {unknown}; this space has {self.names}")
+            raise ParameterError(f"no parameter(s) {unknown}; this space has {self.names}")
         return ParameterSpace(
             [replace(p, scale=scales[p.name]) if p.name in scales else p for p in self.parameters]
         )
@@ -345,7 +345,7 @@ class ParameterSpace:
         try:
             return cls([Parameter(**entry) for entry in data["parameters"]])
         except (KeyError, TypeError) as exc:
-            raise GridInputError(f"not a parameter-space description: {exc}") from exc
+            raise ParameterError(f"not a parameter-space description: {exc}") from exc
 
     def to_json(self) -> str:
         """Serialize to a JSON string."""
@@ -364,7 +364,7 @@ def _column(values: object, parameter: Parameter, source: str | None) -> np.ndar
     if mask is not None and np.any(mask):
         rows = np.flatnonzero(np.atleast_1d(mask))
         first = int(rows[0]) if rows.size else None
-        raise GridInputError(
+        raise ParameterError(
             f"{where(source, first)}parameter {name!r} has no value"
             + (f" ({rows.size} empty cells in column {name!r})" if rows.size > 1 else "")
         )
@@ -379,7 +379,7 @@ def _column(values: object, parameter: Parameter, source: str | None) -> np.ndar
             try:
                 float(value)
             except (TypeError, ValueError):
-                raise GridInputError(
+                raise ParameterError(
                     f"{where(source, row if text.size > 1 else None)}parameter {name!r} is "
                     f"not a number: {str(value)[:40]!r}"
                 ) from None
@@ -395,7 +395,7 @@ def _convert(values: object, unit: object, parameter: Parameter, source: str | N
         return quantity.to_value(u.Unit(parameter.unit), equivalencies=u.temperature())
     except (u.UnitsError, ValueError, TypeError) as exc:
         wanted = parameter.unit or "dimensionless"
-        raise GridInputError(
+        raise ParameterError(
             f"{where(source)}parameter {parameter.name!r} is given in {unit}, which cannot be "
             f"converted to {wanted} ({type(exc).__name__})"
         ) from exc

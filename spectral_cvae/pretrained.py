@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from .errors import GridFileError
+from .errors import ModelFileError
 
 PRETRAINED_FILE = "pretrained.keras"
 CHECK = {"draws_per_model": 2, "seed": 1, "max_models": 20}
@@ -35,14 +35,14 @@ def load_pretrained():
 
     Raises
     ------
-    GridFileError
+    ModelFileError
         If the package was installed without its model file.
     """
     from .model import SpectrumGenerator
 
     path = pretrained_path()
     if not path.is_file():
-        raise GridFileError(
+        raise ModelFileError(
             f"{path}: the pretrained model is missing from this installation; reinstall "
             f"spectral-cvae or pass a model of your own"
         )

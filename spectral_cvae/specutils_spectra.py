@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import GridInputError
+from .errors import SpectrumInputError
 
 
 def parameter_meta(names: Sequence[str], units: Sequence[str], values: np.ndarray) -> dict:
@@ -92,7 +92,7 @@ def specutils_arrays(
 
     Raises
     ------
-    GridInputError
+    SpectrumInputError
         If ``spectrum`` has no spectral axis and flux, or its axis is not spectral; the
         message names ``source``.
     """
@@ -102,11 +102,11 @@ def specutils_arrays(
     axis = getattr(spectrum, "spectral_axis", None)
     flux = getattr(spectrum, "flux", None)
     if axis is None or flux is None:
-        raise GridInputError(f"{source}: not a specutils spectrum (no spectral_axis / flux)")
+        raise SpectrumInputError(f"{source}: not a specutils spectrum (no spectral_axis / flux)")
     try:
         wavelength = u.Quantity(axis).to_value(u.AA, equivalencies=u.spectral())
     except u.UnitsError as exc:
-        raise GridInputError(f"{source}: spectral axis unit is not a wavelength") from exc
+        raise SpectrumInputError(f"{source}: spectral axis unit is not a wavelength") from exc
     uncertainty = getattr(spectrum, "uncertainty", None)
     error = None
     if uncertainty is not None:

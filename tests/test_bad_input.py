@@ -17,7 +17,7 @@ from astropy import units as u
 from astropy.table import QTable
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import GridInputError
+from spectral_cvae.errors import GridInputError, ParameterError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 
@@ -99,7 +99,7 @@ def test_an_empty_table_cell_is_refused_by_row_and_column(files, capsys):
 
 def test_a_non_numeric_table_cell_is_refused_by_row_and_column():
     rows = {**{k: [v, v] for k, v in SUN.items()}, "mh": ["0", "solar"]}
-    with pytest.raises(GridInputError, match="t.csv, spectrum 1: parameter 'mh' is not a number"):
+    with pytest.raises(ParameterError, match="t.csv, spectrum 1: parameter 'mh' is not a number"):
         PAPER_SPACE.as_array(rows, source="t.csv")
 
 
@@ -125,9 +125,9 @@ def test_columns_with_units_are_converted_to_the_space_units(files):
 def test_a_unit_of_another_kind_is_refused_by_name():
     points = QTable({k: [v] for k, v in SUN.items()})
     points["vmic"] = [1.0] * u.s
-    with pytest.raises(GridInputError, match="'vmic' is given in s, which cannot be converted"):
+    with pytest.raises(ParameterError, match="'vmic' is given in s, which cannot be converted"):
         PAPER_SPACE.as_array(points, source="p.ecsv")
-    with pytest.raises(GridInputError, match="mixes the units"):
+    with pytest.raises(ParameterError, match="mixes the units"):
         PAPER_SPACE.as_array(np.ones(6) * u.km / u.s)
 
 
@@ -205,7 +205,8 @@ def test_a_model_file_edited_after_saving_is_refused_naming_the_file(files, tmp_
 
 
 def test_non_finite_generated_flux_is_refused(files):
-    from spectral_cvae.model import ModelFileError, SpectrumGenerator
+    from spectral_cvae.errors import ModelFileError
+    from spectral_cvae.model import SpectrumGenerator
 
     generator = SpectrumGenerator.load(files["model"])
     weights = generator.model.decoder.get_weights()
@@ -270,7 +271,7 @@ def test_ctrl_c_ends_with_a_hint_to_resume(files, capsys, monkeypatch):
 
 
 def test_an_inverter_file_with_inconsistent_shapes_is_refused(tmp_path):
-    from spectral_cvae.errors import GridFileError
+    from spectral_cvae.errors import ModelFileError
     from spectral_cvae.inversion import PCAInverter
     from spectral_cvae.inversion.pca import PCABasis
 
@@ -286,7 +287,7 @@ def test_an_inverter_file_with_inconsistent_shapes_is_refused(tmp_path):
     good = inverter.save(tmp_path / "good.npz")
     assert PCAInverter.load(good).n_features_in_ == 10
     inverter.weights_[1] = (np.ones((5, 6)), np.zeros(6))
-    with pytest.raises(GridFileError, match="bad.npz: inverter file is inconsistent: kernel_1"):
+    with pytest.raises(ModelFileError, match="bad.npz: inverter file is inconsistent: kernel_1"):
         PCAInverter.load(inverter.save(tmp_path / "bad.npz"))
 
 

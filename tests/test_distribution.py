@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spectral_cvae.errors import GridInputError
+from spectral_cvae.errors import ConfigError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.model.data import make_dataset
@@ -106,9 +106,9 @@ def test_broadened_workers_get_the_draws_of_their_base_models():
 
 def test_a_batch_that_cannot_be_split_evenly_is_refused_by_name():
     grid = toy_grid(WAVELENGTH, n=40, seed=2)
-    with pytest.raises(GridInputError, match="batch_size 8 cannot be split evenly over 3"):
+    with pytest.raises(ConfigError, match="batch_size 8 cannot be split evenly over 3"):
         batches(grid, np.arange(30), Shard(0, 1, 3))
-    with pytest.raises(GridInputError, match="cannot be shared evenly by 2 workers"):
+    with pytest.raises(ConfigError, match="cannot be shared evenly by 2 workers"):
         Shard(0, 2, 3)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from spectral_cvae.cli import evaluate as evaluate_cli
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import GridInputError
+from spectral_cvae.errors import ParameterError, SpectrumInputError
 from spectral_cvae.evaluation import (
     ResidualAccumulator,
     check_compatible,
@@ -125,10 +125,10 @@ def test_a_model_on_other_wavelengths_is_refused(known):
     grid, delta = known
     generator = OffsetGenerator(grid, delta)
     generator.wavelength = grid.wavelength[:-1]
-    with pytest.raises(GridInputError, match="399 pixels.*the grid has 400"):
+    with pytest.raises(SpectrumInputError, match="399 pixels.*the grid has 400"):
         residual_statistics(generator, grid, progress=False)
     generator.wavelength = grid.wavelength + 0.01
-    with pytest.raises(GridInputError, match="wavelength 0 is 5000.0000 A in the grid"):
+    with pytest.raises(SpectrumInputError, match="wavelength 0 is 5000.0000 A in the grid"):
         check_compatible(generator, grid)
 
 
@@ -161,7 +161,7 @@ def test_heat_map_bins_counts_and_means_are_right():
     assert result.maximum == pytest.approx(15.0)
     data = result.to_dict()
     assert data["n_empty_bins"] == 19 and data["mean"][3][1] is None
-    with pytest.raises(GridInputError, match="no parameter 'gravity'"):
+    with pytest.raises(ParameterError, match="no parameter 'gravity'"):
         heat_map(points, values, space, "teff", "gravity")
 
 

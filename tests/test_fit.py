@@ -12,7 +12,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import GridFileError, OutOfDomainError
+from spectral_cvae.errors import OutOfDomainError, SpectrumFileError
 from spectral_cvae.fitting import ObservationError, ObservationModel, fit_spectrum
 from spectral_cvae.fitting.jacobian import perturbed_spectra
 from spectral_cvae.fitting.observation import prepare_observation
@@ -284,12 +284,12 @@ def test_fits_image_with_wcs_table_csv_and_specutils_read_alike(tmp_path, genera
 def test_unreadable_files_are_named(tmp_path):
     bad = tmp_path / "broken.fits"
     bad.write_bytes(b"SIMPLE  = nonsense")
-    with pytest.raises(GridFileError, match="broken.fits"):
+    with pytest.raises(SpectrumFileError, match="broken.fits"):
         read_spectrum(bad)
-    with pytest.raises(GridFileError, match="missing.csv: no such file"):
+    with pytest.raises(SpectrumFileError, match="missing.csv: no such file"):
         read_spectrum(tmp_path / "missing.csv")
     (tmp_path / "one.csv").write_text("flux\n1\n2\n")
-    with pytest.raises(GridFileError, match="one.csv"):
+    with pytest.raises(SpectrumFileError, match="one.csv"):
         read_spectrum(tmp_path / "one.csv")
 
 

@@ -10,7 +10,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import GridInputError, OutOfDomainError
+from spectral_cvae.errors import ConfigError, OutOfDomainError, SpectrumInputError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.io import read_spectra, read_spectrum
 from spectral_cvae.model import ExtrapolationWarning, GenerationResult
@@ -45,7 +45,7 @@ def test_generate_returns_one_array_whatever_the_latent_and_sample_the_mean_and_
     assert np.all(result.std >= 0) and result.std.max() > 0
     np.testing.assert_array_equal(result.mean, generator.sample(points, 16, seed=1).mean)
     assert not np.array_equal(result.mean, generator.sample(points, 16, seed=2).mean)
-    with pytest.raises(GridInputError, match="at least 2"):
+    with pytest.raises(ConfigError, match="at least 2"):
         generator.sample(points, 1)
     with pytest.raises(TypeError):
         generator.generate(points, n_samples=4)  # the old flag is gone, not ignored
@@ -77,7 +77,7 @@ def test_generated_spectra_become_specutils_spectra_in_angstrom(trained):
     spread = generator.to_spectrum(result.mean, points, std=result.std)
     assert spread.flux.shape == spread.uncertainty.array.shape == (2, generator.n_pixels)
     assert spread.meta["teff (K)"] == [5800.0, 5800.0]
-    with pytest.raises(GridInputError, match="flux of shape"):
+    with pytest.raises(SpectrumInputError, match="flux of shape"):
         generator.to_spectrum(flux, points)
 
 

@@ -7,7 +7,7 @@ import pytest
 from astropy.io import fits
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.errors import GridFileError, GridInputError
+from spectral_cvae.errors import ConfigError, GridInputError, ModelFileError, SpectrumInputError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.grid.toy import toy_spectrum
 from spectral_cvae.grid.wavelength import resample, uniform_grid
@@ -34,7 +34,7 @@ def test_streaming_pca_finds_the_leading_components(rng):
 
 def test_pca_refuses_more_components_than_spectra(rng):
     data = rng.normal(size=(5, 50))
-    with pytest.raises(GridInputError, match="n_components = 6 exceeds what 5 spectra"):
+    with pytest.raises(ConfigError, match="n_components = 6 exceeds what 5 spectra"):
         fit_pca(lambda: [data], 6)
 
 
@@ -99,20 +99,20 @@ def test_save_and_load_give_the_same_predictions(toy_grid, fitted, tmp_path):
 
 
 def test_loading_something_else_is_a_clear_error(tmp_path):
-    with pytest.raises(GridFileError, match="no such inverter file"):
+    with pytest.raises(ModelFileError, match="no such inverter file"):
         PCAInverter.load(tmp_path / "missing.npz")
     np.savez(tmp_path / "other.npz", x=np.ones(3))
-    with pytest.raises(GridFileError, match="not a spectral-cvae PCA inverter"):
+    with pytest.raises(ModelFileError, match="not a spectral-cvae PCA inverter"):
         PCAInverter.load(tmp_path / "other.npz")
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(GridFileError, match="broken.npz"):
+    with pytest.raises(ModelFileError, match="broken.npz"):
         PCAInverter.load(tmp_path / "broken.npz")
 
 
 def test_wrong_shapes_and_wavelengths_are_refused(toy_grid, fitted):
     grid, _ = toy_grid
     with pytest.raises(
-        GridInputError, match=r"expected spectra of shape \(n, 600\).*received shape \(3, 599\)"
+        SpectrumInputError, match=r"expected spectra of shape \(n, 600\).*received shape \(3, 599\)"
     ):
         fitted.predict(np.ones((3, 599)))
     with pytest.raises(ValueError, match="does not match its 600 wavelengths"):
@@ -122,7 +122,7 @@ def test_wrong_shapes_and_wavelengths_are_refused(toy_grid, fitted):
         fitted.predict(np.ones((1, narrow.size)), wavelength=narrow)
     flux = grid.read_flux([0, 1, 2]).astype(float)
     flux[1, 10] = np.nan
-    with pytest.raises(GridInputError, match="spectrum 1 has non-finite flux"):
+    with pytest.raises(SpectrumInputError, match="spectrum 1 has non-finite flux"):
         fitted.predict(flux)
 
 
@@ -200,7 +200,7 @@ def test_get_params_and_set_params_follow_the_clone_contract():
         assert clone.get_params()[name] is value, name
     assert inverter.set_params(epochs=9, hidden=(8,)) is inverter
     assert inverter.epochs == 9 and inverter.hidden == (8,)
-    with pytest.raises(GridInputError, match="no parameter 'n_layers'.*n_components"):
+    with pytest.raises(ConfigError, match="no parameter 'n_layers'.*n_components"):
         inverter.set_params(epochs=1, n_layers=3)
     assert inverter.epochs == 9  # nothing changed by a refused call
 

@@ -11,7 +11,7 @@ from astropy import units as u
 from astropy.io import fits
 
 import spectral_cvae
-from spectral_cvae.errors import GridFileError, GridInputError
+from spectral_cvae.errors import ConfigError, SpectrumFileError, SpectrumInputError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.grid.readers import read_table
 from spectral_cvae.io import fits as fits_layout
@@ -71,7 +71,7 @@ def test_read_spectrum_reads_back_one_written_spectrum_and_its_parameters(tmp_pa
         PAPER_SPACE,
     )
     with pytest.raises(
-        GridFileError, match="holds 2 spectra, not one; read them with read_spectra"
+        SpectrumFileError, match="holds 2 spectra, not one; read them with read_spectra"
     ):
         read_spectrum(many)
 
@@ -127,9 +127,9 @@ def test_writing_is_atomic_and_refuses_to_overwrite(tmp_path, rng, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_spectra(path, wavelength, flux, parameters, PAPER_SPACE, overwrite=True)
     assert path.read_bytes() == b"keep" and [p.name for p in tmp_path.iterdir()] == ["kept.fits"]
-    with pytest.raises(GridInputError, match="unknown output format '.png'"):
+    with pytest.raises(ConfigError, match="unknown output format '.png'"):
         write_spectra(tmp_path / "s.png", wavelength, flux, parameters, PAPER_SPACE)
-    with pytest.raises(GridInputError, match="do not agree"):
+    with pytest.raises(SpectrumInputError, match="do not agree"):
         write_spectra(tmp_path / "s.csv", wavelength, flux, parameters[:, :3], PAPER_SPACE)
 
 
@@ -145,7 +145,7 @@ def test_a_specutils_spectrum_made_here_is_read_back_by_from_specutils(rng):
     np.testing.assert_allclose(star.wavelength, wavelength)
     np.testing.assert_allclose(star.flux, flux[0], rtol=1e-6)
     np.testing.assert_allclose(star.error, std[0], rtol=1e-6)
-    with pytest.raises(GridInputError, match="expected one spectrum"):
+    with pytest.raises(SpectrumInputError, match="expected one spectrum"):
         from_specutils(to_specutils(wavelength, np.repeat(flux, 2, 0), {}))
 
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from spectral_cvae.errors import GridInputError, OutOfDomainError
+from spectral_cvae.errors import OutOfDomainError, ParameterError
 from spectral_cvae.parameters import PAPER_SPACE, Parameter, ParameterSpace
 
 
@@ -41,14 +41,14 @@ def test_check_names_row_parameter_and_range_of_the_first_point_outside():
 def test_as_array_takes_named_columns_in_any_order_and_names_missing_ones():
     mapping = {"resolution": 50000, "vmic": 1, "mh": 0, "vsini": 2, "logg": 4.4, "teff": 5800}
     np.testing.assert_array_equal(PAPER_SPACE.as_array(mapping), [[5800, 4.4, 2, 0, 1, 50000]])
-    with pytest.raises(GridInputError, match=r"table\.csv: missing parameter\(s\) vmic"):
+    with pytest.raises(ParameterError, match=r"table\.csv: missing parameter\(s\) vmic"):
         PAPER_SPACE.as_array({k: v for k, v in mapping.items() if k != "vmic"}, source="table.csv")
 
 
 def test_as_array_rejects_wrong_shape_and_non_finite_values():
-    with pytest.raises(GridInputError, match=r"shape \(n, 6\)"):
+    with pytest.raises(ParameterError, match=r"shape \(n, 6\)"):
         PAPER_SPACE.as_array(np.zeros((3, 5)))
-    with pytest.raises(GridInputError, match=r"spectrum 1: parameter 'logg' is nan"):
+    with pytest.raises(ParameterError, match=r"spectrum 1: parameter 'logg' is nan"):
         PAPER_SPACE.as_array([[5800, 4.4, 2, 0, 1, 5e4], [5800, np.nan, 2, 0, 1, 5e4]])
 
 
@@ -60,14 +60,14 @@ def test_json_round_trip_keeps_names_units_and_ranges():
 
 
 def test_parameter_rejects_empty_or_inverted_range():
-    with pytest.raises(GridInputError, match="maximum 1.0 must exceed minimum 2.0"):
+    with pytest.raises(ParameterError, match="maximum 1.0 must exceed minimum 2.0"):
         Parameter("x", "", 2.0, 1.0, "x")
 
 
 def test_named_columns_of_different_lengths_are_refused_but_scalars_are_shared():
     columns = {"teff": [5000, 6000], "logg": 4.0, "vsini": 2, "mh": 0, "vmic": 1, "resolution": 5e4}
     assert PAPER_SPACE.as_array(columns).shape == (2, 6)
-    with pytest.raises(GridInputError, match="differ in length: teff 2, logg 1"):
+    with pytest.raises(ParameterError, match="differ in length: teff 2, logg 1"):
         PAPER_SPACE.as_array({**columns, "logg": [4.0]})
 
 
@@ -78,9 +78,9 @@ def test_a_log_scale_normalizes_the_logarithm_and_round_trips():
     np.testing.assert_allclose(space.denormalize(space.normalize(point)), point)
     assert PAPER_SPACE.normalize(point)[0, 5] < 0.1
     assert ParameterSpace.from_dict(space.to_dict()) == space != PAPER_SPACE
-    with pytest.raises(GridInputError, match="scale must be 'linear' or 'log'"):
+    with pytest.raises(ParameterError, match="scale must be 'linear' or 'log'"):
         PAPER_SPACE.with_scales(resolution="sqrt")
-    with pytest.raises(GridInputError, match="log scale needs a range above 0"):
+    with pytest.raises(ParameterError, match="log scale needs a range above 0"):
         PAPER_SPACE.with_scales(vsini="log")
 
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
-from spectral_cvae.errors import GridFileError, GridInputError, OutOfDomainError
+from spectral_cvae.errors import GridFileError, GridInputError, OutOfDomainError, ParameterError
 from spectral_cvae.grid import GridSplit, GridWriter, SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 
@@ -257,7 +257,7 @@ def test_out_of_range_spectra_raise_by_default_or_are_dropped_and_counted(
 def test_missing_parameters_and_mismatched_rows_are_named(small_grid_arrays):
     wavelength, flux, parameters = small_grid_arrays
     columns = {name: parameters[:, k] for k, name in enumerate(PAPER_SPACE.names) if name != "mh"}
-    with pytest.raises(GridInputError, match=r"my-grid: missing parameter\(s\) mh"):
+    with pytest.raises(ParameterError, match=r"my-grid: missing parameter\(s\) mh"):
         SpectralGrid(wavelength, flux, columns, source="my-grid")
     with pytest.raises(GridInputError, match="50 spectra but 49 parameter rows"):
         SpectralGrid(wavelength, flux, parameters[:49])

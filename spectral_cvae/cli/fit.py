@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import GridInputError
+from ..errors import ConfigError, SpectrumInputError
 from .options import count
 
 FIT_OPTIONS = ("resolution", "medium", "radial_velocity")
@@ -124,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if len(tasks) == 1 and args.table is None:
         return _fit_one(tasks[0], args, settings)
     if args.sample:
-        raise GridInputError("--sample samples one spectrum at a time: give a single spectrum")
+        raise ConfigError("--sample samples one spectrum at a time: give a single spectrum")
     if args.out is None:
-        raise GridInputError("several spectra: give --out results.csv")
+        raise ConfigError("several spectra: give --out results.csv")
     return _fit_many(tasks, args, settings)
 
 
@@ -224,7 +224,7 @@ def _fit_many(tasks: list[dict], args: argparse.Namespace, settings: dict) -> in
     for row in failed:
         print(f"skipped {row['spectrum']}: {row['message']}", file=sys.stderr)
     if len(failed) == len(rows):
-        raise GridInputError(f"none of the {len(rows)} spectra could be fitted")
+        raise SpectrumInputError(f"none of the {len(rows)} spectra could be fitted")
     return 0
 
 
@@ -338,7 +338,7 @@ def _range(text: str) -> tuple[float, float]:
     try:
         start, stop = (float(x) for x in text.split(":"))
     except ValueError:
-        raise GridInputError(f"--exclude {text!r}: expected START:STOP in Angstrom") from None
+        raise ConfigError(f"--exclude {text!r}: expected START:STOP in Angstrom") from None
     return min(start, stop), max(start, stop)
 
 
@@ -347,7 +347,7 @@ def _tasks(args: argparse.Namespace) -> list[dict]:
     if args.table is not None:
         tasks += _read_table(args.table)
     if not tasks:
-        raise GridInputError("give one or more spectra, or --table")
+        raise ConfigError("give one or more spectra, or --table")
     return tasks
 
 
@@ -357,7 +357,7 @@ def _read_table(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
-            raise GridInputError(f"{path}: empty table")
+            raise ConfigError(f"{path}: empty table")
         lower = {name.strip().lower(): name for name in reader.fieldnames}
         column = lower.get("path") or lower.get("file") or reader.fieldnames[0]
         tasks = []
@@ -377,7 +377,7 @@ def _read_table(path: Path) -> list[dict]:
                     try:
                         task[option] = float(value)
                     except ValueError:
-                        raise GridInputError(
+                        raise ConfigError(
                             f"{path}, line {k}: {option} = {value!r} is not a number"
                         ) from None
             tasks.append(task)

@@ -57,7 +57,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
     """The parameter points asked for: a table, or the single point of the options."""
-    from ..errors import GridInputError
+    from ..errors import ParameterError
 
     if args.table is not None:
         from ..io import read_parameters
@@ -65,7 +65,7 @@ def read_points(args: argparse.Namespace, names: tuple[str, ...]) -> object:
         return read_parameters(args.table)
     missing = [n for n in names if getattr(args, n, None) is None]
     if missing:
-        raise GridInputError(
+        raise ParameterError(
             "give every parameter (missing: "
             + ", ".join(f"--{n}" for n in missing)
             + ") or a --table"

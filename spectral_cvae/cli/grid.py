@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import SpectralGrid
+from ..grid.validation import check_plausible
 from ..grid.wavelength import PAPER_STEP, PAPER_WINDOW, uniform_grid
 from . import synspec
 from .options import check_output, count, real, seed
@@ -170,7 +171,7 @@ def run_convert(args: argparse.Namespace) -> int:
         options["wavelength_file"] = args.wavelength_file
     check_output(args.out, (".h5", ".hdf5"), args.overwrite)
     grid = read_grid(args.source, format=fmt, **options)
-    check_plausible(grid, args.source)
+    check_plausible(grid, str(args.source))
     grid.provenance.update({"converted_from": str(args.source), "format": fmt})
     path = grid.save(args.out, overwrite=args.overwrite)
     dropped = grid.provenance.get("n_dropped_out_of_range", 0)
@@ -179,28 +180,6 @@ def run_convert(args: argparse.Namespace) -> int:
         + (f" ({dropped} outside the parameter ranges dropped)" if dropped else "")
     )
     return 0
-
-
-WAVELENGTH_LIMITS = (1000.0, 300000.0)
-"""Angstrom: a stellar grid outside 0.1-30 micron has its wavelengths in another unit."""
-
-
-def check_plausible(grid: SpectralGrid, source: Path) -> None:
-    """Refuse a converted grid that cannot be what it claims: wavelengths outside
-    :data:`WAVELENGTH_LIMITS` (nm or micron stored without a unit) or flux that is not
-    continuum-normalized (physical units, scaled)."""
-    from ..errors import GridInputError
-    from ..grid.validation import check_normalized
-
-    low, high = grid.wavelength[0], grid.wavelength[-1]
-    if low < WAVELENGTH_LIMITS[0] or high > WAVELENGTH_LIMITS[1]:
-        hint = " (nm? multiply by 10)" if 100 <= low and high <= 3000 else ""
-        raise GridInputError(
-            f"{source}: wavelengths {low:g}-{high:g} are not Angstrom{hint}; a stellar grid "
-            f"lies within {WAVELENGTH_LIMITS[0]:g}-{WAVELENGTH_LIMITS[1]:g} A"
-        )
-    for rows, _, flux in grid.iter_batches(1024):
-        check_normalized(flux, str(source), int(rows[0]))
 
 
 def run_plot(args: argparse.Namespace) -> int:

@@ -42,9 +42,7 @@ seed = count(0)
 """An argparse type for a random seed: a whole number, 0 or more."""
 
 
-def real(
-    minimum: float | None = None, above: float | None = None
-) -> Callable[[str], float]:
+def real(minimum: float | None = None, above: float | None = None) -> Callable[[str], float]:
     """An argparse type: a finite number, optionally at least ``minimum`` or above ``above``."""
 
     def parse(text: str) -> float:
@@ -70,23 +68,23 @@ def check_output(path: Path, suffixes: Container[str], overwrite: bool = False) 
 
     Raises
     ------
-    GridInputError
+    ConfigError
         For a suffix not in ``suffixes`` or a missing folder.
     FileExistsError
         For an existing file without ``overwrite``.
     """
-    from ..errors import GridInputError
+    from ..errors import ConfigError
 
     if path.suffix.lower() not in suffixes:
-        raise GridInputError(
+        raise ConfigError(
             f"{path}: unknown output format {path.suffix!r}; use one of {', '.join(suffixes)}"
         )
     if path.is_dir():
-        raise GridInputError(f"{path}: is a folder, give a file name")
+        raise ConfigError(f"{path}: is a folder, give a file name")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
     if not path.parent.is_dir():
-        raise GridInputError(f"{path}: the folder {path.parent} does not exist")
+        raise ConfigError(f"{path}: the folder {path.parent} does not exist")
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import InputError
 from ..grid.groups import base_model_keys
 from ..grid.physics import check_same_physics
 from ..grid.splits import BY_BASE_MODEL, GridSplit
@@ -19,7 +19,7 @@ from ..grid.store import SpectralGrid
 from ..provenance import recorded_split, recorded_training_keys, same_grid
 
 
-class SeenBaseModelsError(GridInputError):
+class SeenBaseModelsError(InputError):
     """A test set that holds base models (stars) the model was trained on."""
 
 
@@ -78,8 +78,8 @@ def held_out_split(
     SeenBaseModelsError
         If test spectra belong to base models seen in training, naming how many.
     GridInputError
-        If the grid's physics differs from the training grid's (see
-        :mod:`spectral_cvae.grid.physics`).
+        If the split was drawn for another grid, or the grid's physics differs from the
+        training grid's (see :mod:`spectral_cvae.grid.physics`).
     """
     provenance = dict(getattr(generator, "provenance", None) or {})
     if "grid_provenance" in provenance and not allow_other_physics:
@@ -92,10 +92,7 @@ def held_out_split(
         )
     if split is not None:
         origin = "given"
-        if split.n_spectra != grid.n_spectra:
-            raise GridInputError(
-                f"split drawn for {split.n_spectra} spectra, but the grid has {grid.n_spectra}"
-            )
+        split.check_grid_size(grid.n_spectra)
     elif (recorded := recorded_split(provenance)) is not None and same_grid(provenance, grid):
         split, origin = recorded, "the model's own split"
     elif recorded_training_keys(provenance) is not None:

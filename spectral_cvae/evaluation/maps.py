@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ParameterError
 from ..parameters import ParameterSpace
 
 
@@ -68,7 +68,7 @@ def _column(space: ParameterSpace, name: str) -> int:
     try:
         return space.names.index(name)
     except ValueError:
-        raise GridInputError(
+        raise ParameterError(
             f"no parameter {name!r}; choose from {', '.join(space.names)}"
         ) from None
 
@@ -120,7 +120,7 @@ def heat_map(
     values = np.asarray(values, dtype=float)
     _check(parameters, values, space)
     if x == y:
-        raise GridInputError(f"a heat map needs two different parameters, got {x!r} twice")
+        raise ParameterError(f"a heat map needs two different parameters, got {x!r} twice")
     i, j = _column(space, x), _column(space, y)
     n_x, n_y = (bins, bins) if np.ndim(bins) == 0 else bins
     if ranges is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError
 from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
@@ -134,7 +134,7 @@ def evaluate_model(
         generator, grid, split, allow_seen_base_models, allow_other_physics
     )
     if accuracy and not len(split.train) and not _is_fitted(inverter):
-        raise GridInputError(
+        raise ConfigError(
             "the test grid has no training spectra to fit the PCA inverter on: pass a fitted "
             "inverter (or a saved one), or skip the inverter's accuracy"
         )

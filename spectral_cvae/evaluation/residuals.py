@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError, ParameterError, SpectrumInputError
 from ..grid.store import SpectralGrid
 from ..parameters import ParameterSpace
 
@@ -59,13 +59,14 @@ def check_compatible(generator: Generator, grid: SpectralGrid) -> None:
 
     Raises
     ------
-    GridInputError
-        Naming what differs, with the expected (grid) and received (model) values.
+    SpectrumInputError, ParameterError
+        Naming what differs (wavelengths, parameters), with the expected (grid) and received
+        (model) values.
     """
     source = str(grid.path) if getattr(grid, "path", None) else "grid"
     model_wavelength = np.asarray(generator.wavelength, dtype=float)
     if model_wavelength.shape != grid.wavelength.shape:
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{source}: the model generates {model_wavelength.size} pixels "
             f"({_window(model_wavelength)}) but the grid has {grid.n_pixels} "
             f"({_window(grid.wavelength)}); evaluate a model on the grid it was trained on"
@@ -73,12 +74,12 @@ def check_compatible(generator: Generator, grid: SpectralGrid) -> None:
     offset = np.abs(model_wavelength - grid.wavelength)
     if offset.max() > WAVELENGTH_TOLERANCE:
         i = int(np.argmax(offset))
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{source}: wavelength {i} is {grid.wavelength[i]:.4f} A in the grid but "
             f"{model_wavelength[i]:.4f} A in the model"
         )
     if tuple(generator.space.names) != tuple(grid.space.names):
-        raise GridInputError(
+        raise ParameterError(
             f"{source}: the grid's parameters are ({', '.join(grid.space.names)}) but the "
             f"model is conditioned on ({', '.join(generator.space.names)})"
         )
@@ -378,7 +379,7 @@ def residual_statistics(
     check_compatible(generator, grid)
     rows = np.arange(grid.n_spectra) if indices is None else np.asarray(indices, dtype=np.int64)
     if not len(rows):
-        raise GridInputError("no spectra to evaluate: the set of test indices is empty")
+        raise ConfigError("no spectra to evaluate: the set of test indices is empty")
     accumulator = ResidualAccumulator(grid.wavelength)
     with tqdm(
         total=len(rows),

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError, SpectrumInputError
 from ..files import atomic_path
 
 SUFFIX = ".model-error.npz"
@@ -206,7 +206,7 @@ def resolve(generator: object, model_error: object) -> tuple[ModelError | None, 
     """
     if isinstance(model_error, ModelError):
         if model_error.wavelength.size != np.asarray(generator.wavelength).size:
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"the model error covers {model_error.wavelength.size} pixels, the generator "
                 f"{np.asarray(generator.wavelength).size}"
             )
@@ -214,7 +214,7 @@ def resolve(generator: object, model_error: object) -> tuple[ModelError | None, 
     if model_error is None or model_error == "none":
         return None, NO_MODEL_ERROR
     if model_error != "auto":
-        raise GridInputError(
+        raise ConfigError(
             f"model_error must be 'auto', 'none' or a ModelError, not {model_error!r}"
         )
     found = ModelError.for_generator(generator)
@@ -310,7 +310,7 @@ def calibrate(
     """
     names = list(spectra.space.names)
     if np.asarray(generator.wavelength).size != spectra.n_pixels:
-        raise GridInputError(
+        raise SpectrumInputError(
             f"spectra have {spectra.n_pixels} pixels, the generator {generator.wavelength.size}"
         )
     parameters = np.asarray(spectra.parameters, dtype=float)
@@ -378,7 +378,7 @@ def recorded_stars(generator: object, base: object, subset: str) -> object:
 
     Raises
     ------
-    GridInputError
+    ConfigError
         The model recorded no split, or ``base`` is not the grid it was trained on.
     """
     from ..provenance import recorded_split, same_grid
@@ -386,15 +386,15 @@ def recorded_stars(generator: object, base: object, subset: str) -> object:
     provenance = getattr(generator, "provenance", None) or {}
     split = recorded_split(provenance)
     if split is None:
-        raise GridInputError("the model recorded no split: its validation and test stars are "
+        raise ConfigError("the model recorded no split: its validation and test stars are "
                              "unknown")
     if not same_grid(provenance, base):
-        raise GridInputError(
+        raise ConfigError(
             "the base grid is not the one the model was trained on (give the same base grid "
             "files, in the same order, as its training command)"
         )
     if subset not in ("validation", "test"):
-        raise GridInputError(f"subset must be 'validation' or 'test', not {subset!r}")
+        raise ConfigError(f"subset must be 'validation' or 'test', not {subset!r}")
     return base.subset(np.sort(getattr(split, subset)))
 
 

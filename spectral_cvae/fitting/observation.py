@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from astropy import units as u
 
-from ..errors import GridInputError
+from ..errors import SpectrumInputError
 from ..grid.wavelength import vacuum_to_air
 from ..io import ObservedSpectrum, from_specutils
 
@@ -27,7 +27,7 @@ MIN_SPAN = 50.0
 Medium = Literal["air", "vacuum"]
 
 
-class ObservationError(GridInputError):
+class ObservationError(SpectrumInputError):
     """An observed spectrum that cannot be fitted as given (coverage, shapes, no pixels)."""
 
 

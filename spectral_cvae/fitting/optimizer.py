@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
-from ..errors import GridInputError, OutOfDomainError
+from ..errors import ConfigError, OutOfDomainError, ParameterError
 from .jacobian import STEP, perturbed_spectra
 from .model import Generator, ObservationModel
 from .model_error import ModelError, model_covariance, resolve
@@ -157,7 +157,7 @@ def fit_spectrum(
     Raises
     ------
     ObservationError
-        (a :class:`~spectral_cvae.errors.GridInputError`) when the spectrum does not
+        (a :class:`~spectral_cvae.errors.SpectrumInputError`) when the spectrum does not
         overlap the generator's window, covers less than ``min_span``, or the shapes
         disagree.
     OutOfDomainError
@@ -353,7 +353,7 @@ def _fixed_and_free(
     held = dict(fixed or {})
     if resolution is not None:
         if "resolution" not in space.names:
-            raise GridInputError(
+            raise ParameterError(
                 f"resolution given, but the generator has no resolution parameter "
                 f"({', '.join(space.names)})"
             )
@@ -361,7 +361,7 @@ def _fixed_and_free(
     base = np.full(len(space), 0.5)
     for name, value in held.items():
         if name not in space.names:
-            raise GridInputError(
+            raise ParameterError(
                 f"cannot fix {name!r}: the generator's parameters are {', '.join(space.names)}"
             )
         p = space[name]
@@ -377,7 +377,7 @@ def _fixed_and_free(
         base[index] = space.normalize(point)[0, index]
     free = np.array([i for i, n in enumerate(space.names) if n not in held], dtype=int)
     if free.size == 0:
-        raise GridInputError("every parameter is fixed: nothing to fit")
+        raise ConfigError("every parameter is fixed: nothing to fit")
     return base, free
 
 
@@ -411,7 +411,7 @@ def _starts(
         try:
             starts.append(("inverter", _inverter_start(problem, inverter, spectra[order[0]],
                                                        velocities[order[0]])))
-        except (GridInputError, ValueError) as exc:
+        except ValueError as exc:
             notes.append(f"inverter start skipped ({exc})")
     return starts, notes
 

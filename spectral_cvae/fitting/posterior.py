@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError
 from ..files import atomic_path
 from .model import Generator, ObservationModel
 from .observation import prepare_observation
@@ -309,7 +309,7 @@ def sample_posterior(
     ------
     ImportError
         emcee is not installed (``pip install "spectral-cvae[fit]"``).
-    GridInputError
+    ConfigError
         (a ValueError) Too few walkers or steps, or a FitResult together with fit
         arguments.
     """
@@ -325,7 +325,7 @@ def sample_posterior(
 
         fit = fit_spectrum(generator, fit, flux, error, mask, **fit_options)
     elif flux is not None or error is not None or mask is not None or fit_options:
-        raise GridInputError("pass either a FitResult or the arguments of fit_spectrum, not both")
+        raise ConfigError("pass either a FitResult or the arguments of fit_spectrum, not both")
 
     target = _Posterior(generator, fit)
     n_dim = len(target.names)
@@ -333,15 +333,15 @@ def sample_posterior(
         n_walkers = max(16, 4 * n_dim)
         n_walkers += n_walkers % 2
     if n_walkers < 2 * n_dim or n_walkers % 2:
-        raise GridInputError(
+        raise ConfigError(
             f"n_walkers must be even and at least twice the {n_dim} sampled quantities, "
             f"got {n_walkers}"
         )
     if n_steps < 2:
-        raise GridInputError(f"n_steps must be at least 2, got {n_steps}")
+        raise ConfigError(f"n_steps must be at least 2, got {n_steps}")
     n_burn = n_steps // 4 if n_burn is None else int(n_burn)
     if not 0 <= n_burn < n_steps:
-        raise GridInputError(f"n_burn must lie in [0, n_steps), got {n_burn}")
+        raise ConfigError(f"n_burn must lie in [0, n_steps), got {n_burn}")
 
     rng = np.random.default_rng(seed)
     start = target.starting_ball(n_walkers, rng)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridFileError, GridInputError
+from ..errors import GridFileError, GridInputError, where
 from ..files import atomic_path
 
 BY_BASE_MODEL = "base_model"
@@ -233,8 +233,20 @@ class GridSplit:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GridFileError(f"{path}: not a readable split file ({exc})") from exc
-        if n_spectra is not None and n_spectra != split.n_spectra:
-            raise GridInputError(
-                f"{path}: split drawn for {split.n_spectra} spectra, but the grid has {n_spectra}"
-            )
+        if n_spectra is not None:
+            split.check_grid_size(n_spectra, str(path))
         return split
+
+    def check_grid_size(self, n_spectra: int, source: str | None = None) -> None:
+        """Refuse to split a grid of another size than the one the split was drawn for.
+
+        Raises
+        ------
+        GridInputError
+            If ``n_spectra`` differs from :attr:`n_spectra`.
+        """
+        if n_spectra != self.n_spectra:
+            raise GridInputError(
+                f"{where(source)}split drawn for {self.n_spectra} spectra, but the grid has "
+                f"{n_spectra}"
+            )

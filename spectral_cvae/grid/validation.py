@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from ..errors import GridInputError, where
 from ..parameters import ParameterSpace
 
+if TYPE_CHECKING:
+    from .store import SpectralGrid
+
 OutOfRangePolicy = Literal["error", "drop"]
+
+WAVELENGTH_LIMITS = (1000.0, 300000.0)
+"""Angstrom: a stellar grid outside 0.1-30 micron has its wavelengths in another unit."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,7 @@ wide enough for noise down to S/N 2 and a weakly trained model, far from flux in
 units, scaled or zero."""
 
 
-def check_normalized(
-    flux: np.ndarray, source: str | None = None, first_row: int = 0
-) -> np.ndarray:
+def check_normalized(flux: np.ndarray, source: str | None = None, first_row: int = 0) -> np.ndarray:
     """Refuse spectra that are not continuum-normalized; return the flux unchanged.
 
     A continuum-normalized spectrum has its upper envelope near 1 whatever the star: lines
@@ -169,3 +173,30 @@ def check_batch(
         return CheckedBatch(spectra, values, np.empty(0, dtype=int))
     inside = space.contains(values)
     return CheckedBatch(spectra[inside], values[inside], np.flatnonzero(~inside))
+
+
+def check_plausible(grid: SpectralGrid, source: str) -> None:
+    """Refuse a converted grid that cannot be what it claims.
+
+    Parameters
+    ----------
+    grid
+        The grid read from another format.
+    source
+        Where it was read from, for the message.
+
+    Raises
+    ------
+    GridInputError
+        If the wavelengths lie outside :data:`WAVELENGTH_LIMITS` (nm or micron stored
+        without a unit) or the flux is not continuum-normalized (physical units, scaled).
+    """
+    low, high = grid.wavelength[0], grid.wavelength[-1]
+    if low < WAVELENGTH_LIMITS[0] or high > WAVELENGTH_LIMITS[1]:
+        hint = " (nm? multiply by 10)" if 100 <= low and high <= 3000 else ""
+        raise GridInputError(
+            f"{source}: wavelengths {low:g}-{high:g} are not Angstrom{hint}; a stellar grid "
+            f"lies within {WAVELENGTH_LIMITS[0]:g}-{WAVELENGTH_LIMITS[1]:g} A"
+        )
+    for rows, _, flux in grid.iter_batches(1024):
+        check_normalized(flux, source, int(rows[0]))

@@ -20,7 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridFileError, GridInputError, OutOfDomainWarning, SpectralCVAEError
+from ..errors import (
+    ConfigError,
+    ModelFileError,
+    OutOfDomainWarning,
+    SpectralCVAEError,
+    SpectrumInputError,
+)
 from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
@@ -156,14 +162,14 @@ class PCAInverter:
 
         Raises
         ------
-        GridInputError
+        ConfigError
             (a ValueError) naming an argument the constructor does not have, before any
             parameter is changed.
         """
         names = self._param_names()
         unknown = sorted(set(params) - set(names))
         if unknown:
-            raise GridInputError(
+            raise ConfigError(
                 f"PCAInverter has no parameter {', '.join(map(repr, unknown))}; "
                 f"its parameters are {', '.join(names)}"
             )
@@ -219,12 +225,9 @@ class PCAInverter:
         import keras
 
         split = grid.split() if split is None else split
-        if split.n_spectra != grid.n_spectra:
-            raise GridInputError(
-                f"split drawn for {split.n_spectra} spectra, but the grid has {grid.n_spectra}"
-            )
+        split.check_grid_size(grid.n_spectra)
         if len(split.train) < 2:
-            raise GridInputError(f"the training split has {len(split.train)} spectra; need 2")
+            raise ConfigError(f"the training split has {len(split.train)} spectra; need 2")
 
         def train_flux():
             return (flux for _, _, flux in grid.iter_batches(read_batch_size, split.train))
@@ -314,7 +317,7 @@ class PCAInverter:
 
         Raises
         ------
-        GridInputError
+        SpectrumInputError
             (a ValueError) giving expected and received shapes, when the spectra do not
             cover the training window, or when the flux is not finite or not
             continuum-normalized (see :func:`~spectral_cvae.grid.validation.check_normalized`).
@@ -327,21 +330,21 @@ class PCAInverter:
         if wavelength is not None:
             own = check_wavelength(wavelength, source)
             if array.ndim != 2 or array.shape[1] != own.size:
-                raise GridInputError(
+                raise SpectrumInputError(
                     f"{prefix}flux of shape {np.shape(flux)} does not match its {own.size} "
                     f"wavelengths; expected (n, {own.size})"
                 )
             if own.size != self.n_features_in_ or not np.allclose(own, self.wavelength_):
                 array = resample(own, array, self.wavelength_, source=source)
         if array.ndim != 2 or array.shape[1] != self.n_features_in_:
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"{prefix}expected spectra of shape (n, {self.n_features_in_}) on the "
                 f"inverter's wavelengths ({self.wavelength_[0]:.2f}-{self.wavelength_[-1]:.2f} "
                 f"A); received shape {np.shape(flux)}. Pass wavelength= to resample."
             )
         if not np.isfinite(array).all():
             row = int(np.argwhere(~np.isfinite(array))[0, 0])
-            raise GridInputError(f"{prefix}spectrum {row} has non-finite flux")
+            raise SpectrumInputError(f"{prefix}spectrum {row} has non-finite flux")
         return check_normalized(array, source)
 
     def transform(self, flux: object, wavelength: object | None = None) -> np.ndarray:
@@ -435,21 +438,21 @@ class PCAInverter:
 
         Raises
         ------
-        GridFileError
+        ModelFileError
             If the file is missing, not an inverter file, of a newer format, or damaged.
         """
         path = Path(path)
         if not path.is_file():
-            raise GridFileError(f"{path}: no such inverter file")
+            raise ModelFileError(f"{path}: no such inverter file")
         try:
             with np.load(path, allow_pickle=False) as archive:
                 data = {name: archive[name] for name in archive.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise GridFileError(f"{path}: not a readable inverter file ({exc})") from exc
+            raise ModelFileError(f"{path}: not a readable inverter file ({exc})") from exc
         if str(data.get("format", "")) != FORMAT:
-            raise GridFileError(f"{path}: not a spectral-cvae PCA inverter file")
+            raise ModelFileError(f"{path}: not a spectral-cvae PCA inverter file")
         if int(data["format_version"]) > FORMAT_VERSION:
-            raise GridFileError(
+            raise ModelFileError(
                 f"{path}: inverter format version {int(data['format_version'])} is newer than "
                 f"this spectral-cvae understands ({FORMAT_VERSION}); upgrade spectral-cvae"
             )
@@ -471,7 +474,7 @@ class PCAInverter:
             inverter.space_ = ParameterSpace.from_json(str(data["space"]))
             inverter.history_ = json.loads(str(data["history"]))
         except (KeyError, TypeError, ValueError) as exc:
-            raise GridFileError(f"{path}: inverter file is incomplete or damaged ({exc})") from exc
+            raise ModelFileError(f"{path}: inverter file is incomplete or damaged ({exc})") from exc
         inverter.n_features_in_ = inverter.wavelength_.size
         inverter._check_shapes(path)
         return inverter
@@ -494,7 +497,7 @@ class PCAInverter:
         names.append("network output")
         for name, shape, wanted in zip(names, shapes, expected):
             if tuple(shape) != tuple(wanted):
-                raise GridFileError(
+                raise ModelFileError(
                     f"{path}: inverter file is inconsistent: {name} has shape {tuple(shape)}, "
                     f"expected {tuple(wanted)} ({n_pixels} wavelengths, {k} components, "
                     f"{len(self.space_)} parameters)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError, SpectrumInputError
 
 
 @dataclass(frozen=True)
@@ -84,21 +84,21 @@ def fit_pca(
 
     Raises
     ------
-    GridInputError
+    SpectrumInputError, ConfigError
         If there are no spectra, or fewer spectra or pixels than ``n_components``.
     """
     if n_components < 1:
-        raise GridInputError(f"n_components must be at least 1, got {n_components}")
+        raise ConfigError(f"n_components must be at least 1, got {n_components}")
     n, total = 0, None
     for flux in batches():
         flux = np.asarray(flux, dtype=np.float64)
         total = flux.sum(axis=0) if total is None else total + flux.sum(axis=0)
         n += len(flux)
     if total is None or n == 0:
-        raise GridInputError("cannot compute principal components of an empty set of spectra")
+        raise SpectrumInputError("cannot compute principal components of an empty set of spectra")
     n_pixels = total.size
     if n_components > min(n, n_pixels):
-        raise GridInputError(
+        raise ConfigError(
             f"n_components = {n_components} exceeds what {n} spectra of {n_pixels} pixels "
             f"allow ({min(n, n_pixels)})"
         )

@@ -8,7 +8,7 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from ..errors import GridFileError, GridInputError
+from ..errors import SpectrumFileError, SpectrumInputError
 
 WAVELENGTH_COLUMNS = ("wavelength", "wave", "lambda", "wavelength_angstrom", "awav", "loglam")
 FLUX_COLUMNS = ("flux", "normalized_flux", "flux_normalized", "fnorm")
@@ -33,7 +33,7 @@ def to_angstrom(values: object, unit: object, source: Path | str) -> np.ndarray:
 
     Raises
     ------
-    GridInputError
+    SpectrumInputError
         If ``unit`` is not a spectral unit; the message names ``source``.
     """
     try:
@@ -41,7 +41,7 @@ def to_angstrom(values: object, unit: object, source: Path | str) -> np.ndarray:
             u.AA, equivalencies=u.spectral()
         )
     except (ValueError, TypeError, u.UnitsError) as exc:
-        raise GridInputError(f"{source}: wavelength unit {unit!r} is not a length") from exc
+        raise SpectrumInputError(f"{source}: wavelength unit {unit!r} is not a length") from exc
 
 
 def linear_axis(header: fits.Header, n: int, source: Path | str) -> np.ndarray:
@@ -60,7 +60,7 @@ def linear_axis(header: fits.Header, n: int, source: Path | str) -> np.ndarray:
     start = header.get("CRVAL1")
     step = header.get("CDELT1", header.get("CD1_1"))
     if start is None or step is None:
-        raise GridFileError(
+        raise SpectrumFileError(
             f"{source}: 1-D image without a wavelength WCS (CRVAL1 and CDELT1 or CD1_1)"
         )
     pixel = np.arange(n) + 1.0 - float(header.get("CRPIX1", 1.0))

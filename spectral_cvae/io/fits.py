@@ -17,7 +17,7 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from ..errors import GridFileError
+from ..errors import DataFileError, SpectrumFileError
 from ..grid.wavelength import check_wavelength
 from .conventions import find_column, to_angstrom
 from .spectra import Spectra, parameter_table
@@ -72,16 +72,16 @@ def read_fits(hdul: fits.HDUList, path: Path) -> Spectra:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         If ``SPECTRA`` is not a table with a ``FLUX`` column, or ``WAVELENGTH`` is unusable.
     """
     table = hdul[SPECTRA_HDU]
     if not isinstance(table, fits.BinTableHDU):
-        raise GridFileError(f"{path}: HDU {SPECTRA_HDU!r} is not a binary table")
+        raise SpectrumFileError(f"{path}: HDU {SPECTRA_HDU!r} is not a binary table")
     names = list(table.columns.names)
     flux = find_column(names, (FLUX_COLUMN.lower(),))
     if flux is None:
-        raise GridFileError(f"{path}: HDU {SPECTRA_HDU!r} has no {FLUX_COLUMN} column")
+        raise SpectrumFileError(f"{path}: HDU {SPECTRA_HDU!r} has no {FLUX_COLUMN} column")
     std = find_column(names, (STD_COLUMN.lower(),))
     scalars = [n for n in names if n not in (flux, std) and table.data[n].ndim == 1]
     parameters = None
@@ -98,8 +98,20 @@ def read_fits(hdul: fits.HDUList, path: Path) -> Spectra:
     )
 
 
-def read_wavelength_hdu(hdul: fits.HDUList, path: Path) -> np.ndarray:
+def read_wavelength_hdu(
+    hdul: fits.HDUList, path: Path, file_error: type[DataFileError] = SpectrumFileError
+) -> np.ndarray:
     """Wavelengths from the ``WAVELENGTH`` HDU of an open FITS file.
+
+    Parameters
+    ----------
+    hdul
+        The open file.
+    path
+        Its name, for messages.
+    file_error
+        What a file without usable wavelengths is: :class:`SpectrumFileError`, or
+        :class:`~spectral_cvae.errors.GridFileError` for a grid file of the same layout.
 
     Returns
     -------
@@ -110,20 +122,22 @@ def read_wavelength_hdu(hdul: fits.HDUList, path: Path) -> np.ndarray:
 
     Raises
     ------
-    GridFileError, GridInputError
-        No ``WAVELENGTH`` HDU or column, a unit that is not a length, or unusable values.
+    SpectrumFileError (or ``file_error``)
+        No ``WAVELENGTH`` HDU or column.
+    SpectrumInputError, GridInputError
+        A unit that is not a length, or wavelengths that do not increase.
     """
     if WAVELENGTH_HDU not in hdul:
-        raise GridFileError(f"{path}: no HDU named {WAVELENGTH_HDU!r}")
+        raise file_error(f"{path}: no HDU named {WAVELENGTH_HDU!r}")
     hdu = hdul[WAVELENGTH_HDU]
     if isinstance(hdu, fits.BinTableHDU):
         name = find_column(list(hdu.columns.names), (WAVELENGTH_HDU.lower(),))
         if name is None:
-            raise GridFileError(f"{path}: HDU {WAVELENGTH_HDU!r} has no column 'WAVELENGTH'")
+            raise file_error(f"{path}: HDU {WAVELENGTH_HDU!r} has no column 'WAVELENGTH'")
         # A single row holding the whole axis in an array cell is accepted too.
         unit, values = hdu.columns[name].unit, np.ravel(hdu.data[name])
     elif isinstance(hdu, fits.ImageHDU | fits.PrimaryHDU) and hdu.data is not None:
         unit, values = hdu.header.get("BUNIT"), hdu.data
     else:
-        raise GridFileError(f"{path}: HDU {WAVELENGTH_HDU!r} holds no wavelengths")
+        raise file_error(f"{path}: HDU {WAVELENGTH_HDU!r} holds no wavelengths")
     return check_wavelength(to_angstrom(values, unit, path), str(path))

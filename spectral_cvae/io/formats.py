@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..errors import GridFileError, GridInputError
+from ..errors import (
+    ConfigError,
+    SpectrumFileError,
+    SpectrumInputError,
+)
 from ..files import atomic_path
 from ..parameters import ParameterSpace
 from . import fits as fits_layout
@@ -71,20 +75,22 @@ def write_spectra(
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
-    GridInputError
-        If the suffix is not one of :data:`FORMATS` or the shapes disagree.
+    ConfigError
+        If the suffix is not one of :data:`FORMATS`.
+    SpectrumInputError
+        If the shapes disagree.
     """
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise GridInputError(
+        raise ConfigError(
             f"{path}: unknown output format {path.suffix!r}; use one of {', '.join(FORMATS)}"
         )
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     parameters = np.atleast_2d(np.asarray(parameters, dtype=np.float64))
     if parameters.shape != (len(np.atleast_2d(flux)), len(space)):
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{path}: parameters of shape {parameters.shape} do not agree with flux of shape "
             f"{np.shape(flux)}; expected (n_spectra, {len(space)})"
         )
@@ -125,14 +131,16 @@ def read_spectra(path: str | os.PathLike) -> Spectra:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         If the file is missing, unreadable or holds no recognizable spectrum.
+    SpectrumInputError
+        If wavelengths and flux disagree in length.
     GridInputError
-        If wavelengths and flux disagree in length or the wavelengths are not increasing.
+        If the wavelengths are not increasing (:func:`check_wavelength`).
     """
     path = Path(path)
     if not path.is_file():
-        raise GridFileError(f"{path}: no such file")
+        raise SpectrumFileError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(HDF5_SUFFIXES):
         return read_hdf5(path)
@@ -140,13 +148,13 @@ def read_spectra(path: str | os.PathLike) -> Spectra:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("wavelength", "flux") if k not in archive.files]
             if missing:
-                raise GridFileError(f"{path}: no array {missing[0]!r}")
+                raise SpectrumFileError(f"{path}: no array {missing[0]!r}")
             return Spectra.checked(archive["wavelength"], archive["flux"], str(path))
     if name.endswith(FITS_SUFFIXES):
         try:
             hdul = fits.open(path)
         except OSError as exc:
-            raise GridFileError(f"{path}: not a readable FITS file ({exc})") from exc
+            raise SpectrumFileError(f"{path}: not a readable FITS file ({exc})") from exc
         with hdul:
             if fits_layout.holds_layout(hdul):
                 return fits_layout.read_fits(hdul, path)
@@ -155,7 +163,7 @@ def read_spectra(path: str | os.PathLike) -> Spectra:
         if text_layout.holds_layout(table):
             return text_layout.read_csv(table, path)
     else:
-        raise GridFileError(
+        raise SpectrumFileError(
             f"{path}: unknown suffix {path.suffix!r}; expected .h5/.hdf5, .npz, FITS "
             f"({', '.join(FITS_SUFFIXES)}) or a text table ({', '.join(TEXT_SUFFIXES)})"
         )

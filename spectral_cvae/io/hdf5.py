@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import GridFileError
+from ..errors import SpectrumFileError
 from ..grid.store import FORMAT as GRID_FORMAT
 from ..grid.store import GridWriter, SpectralGrid, open_hdf5
 from ..parameters import ParameterSpace
@@ -47,7 +47,7 @@ def read_hdf5(path: Path) -> Spectra:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         If the file is unreadable or lacks one of the datasets.
     """
     handle = open_hdf5(path, "r")
@@ -63,7 +63,7 @@ def read_hdf5(path: Path) -> Spectra:
     with h5py.File(path, "r") as handle:
         for name in ("wavelength", "flux"):
             if not isinstance(handle.get(name), h5py.Dataset):
-                raise GridFileError(f"{path}: no dataset {name!r}")
+                raise SpectrumFileError(f"{path}: no dataset {name!r}")
         unit = handle["wavelength"].attrs.get("unit")
         unit = unit.decode() if isinstance(unit, bytes) else unit
         wavelength = to_angstrom(handle["wavelength"][:], unit, path)

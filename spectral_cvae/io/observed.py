@@ -22,7 +22,7 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from ..errors import GridFileError, GridInputError
+from ..errors import SpectrumFileError, SpectrumInputError
 from ..specutils_spectra import specutils_arrays
 from . import fits as fits_layout
 from . import text as text_layout
@@ -88,7 +88,7 @@ class ObservedSpectrum:
         for name in ("flux", "error", "mask"):
             value = getattr(self, name)
             if value is not None and np.shape(value) != n:
-                raise GridInputError(
+                raise SpectrumInputError(
                     f"{self.source}: {name} has shape {np.shape(value)}, the wavelengths {n}"
                 )
 
@@ -119,15 +119,15 @@ def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         The file is missing, unreadable or holds no recognizable spectrum (the message
         names the file).
-    GridInputError
+    SpectrumInputError
         Wavelengths not increasing, a unit that is not a length, mismatched lengths.
     """
     path = Path(path)
     if not path.is_file():
-        raise GridFileError(f"{path}: no such file")
+        raise SpectrumFileError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(FITS_SUFFIXES):
         return _read_fits(path)
@@ -135,7 +135,7 @@ def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
         return _read_text(path)
     if name.endswith(HDF5_SUFFIXES):
         return _only_spectrum(read_hdf5(path))
-    raise GridFileError(
+    raise SpectrumFileError(
         f"{path}: unknown suffix {path.suffix!r}; expected FITS ({', '.join(FITS_SUFFIXES)}), "
         f"a text table ({', '.join(TEXT_SUFFIXES)}) or HDF5 ({', '.join(HDF5_SUFFIXES)})"
     )
@@ -144,7 +144,7 @@ def read_spectrum(path: str | os.PathLike) -> ObservedSpectrum:
 def _only_spectrum(spectra: Spectra) -> ObservedSpectrum:
     """The one spectrum of a file in the layout :func:`~spectral_cvae.io.write_spectra` writes."""
     if len(spectra.flux) != 1:
-        raise GridFileError(
+        raise SpectrumFileError(
             f"{spectra.source}: holds {len(spectra.flux)} spectra, not one; read them with "
             f"read_spectra"
         )
@@ -166,7 +166,7 @@ def from_specutils(spectrum: object, source: str = "specutils spectrum") -> Obse
     """
     wavelength, flux, error, mask = specutils_arrays(spectrum, source)
     if flux.ndim != 1:
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{source}: expected one spectrum, got flux of shape {flux.shape}; fit them one "
             f"at a time"
         )
@@ -179,7 +179,7 @@ def _read_fits(path: Path) -> ObservedSpectrum:
         hdul = fits.open(path)
         hdul.verify("silentfix")
     except (OSError, ValueError) as exc:
-        raise GridFileError(f"{path}: not a readable FITS file ({exc})") from exc
+        raise SpectrumFileError(f"{path}: not a readable FITS file ({exc})") from exc
     with hdul:
         if fits_layout.holds_layout(hdul):
             return _only_spectrum(fits_layout.read_fits(hdul, path))
@@ -192,7 +192,7 @@ def _read_fits(path: Path) -> ObservedSpectrum:
                 return _fits_image(hdul, hdu, path)
             elif hdu.data is not None and np.ndim(hdu.data) == 2 and hdu.data.shape[0] == 1:
                 return _fits_image(hdul, hdu, path)
-    raise GridFileError(
+    raise SpectrumFileError(
         f"{path}: no spectrum found: expected a 1-D image with a wavelength WCS, or a table "
         f"with wavelength and flux columns"
     )
@@ -207,7 +207,7 @@ def _fits_image(hdul: fits.HDUList, hdu, path: Path) -> ObservedSpectrum:
         if name in hdul and hdul[name].data is not None:
             values = np.ravel(np.asarray(hdul[name].data, dtype=float))
             if values.size != flux.size:
-                raise GridFileError(
+                raise SpectrumFileError(
                     f"{path}: extension {name} has {values.size} values, the flux {flux.size}"
                 )
             error = _ivar_to_sigma(values) if name in IVAR_EXTENSIONS else values
@@ -216,7 +216,9 @@ def _fits_image(hdul: fits.HDUList, hdu, path: Path) -> ObservedSpectrum:
     if "MASK" in hdul and hdul["MASK"].data is not None:
         mask = np.ravel(np.asarray(hdul["MASK"].data)) != 0
         if mask.size != flux.size:
-            raise GridFileError(f"{path}: extension MASK has {mask.size} values, not {flux.size}")
+            raise SpectrumFileError(
+                f"{path}: extension MASK has {mask.size} values, not {flux.size}"
+            )
     return _spectrum(wavelength, flux, error, mask, _header_medium(header), path, _meta(header))
 
 
@@ -273,7 +275,7 @@ def _read_text(path: Path) -> ObservedSpectrum:
         return _only_spectrum(text_layout.read_csv(table, path))
     names = list(table.colnames)
     if len(names) < 2:
-        raise GridFileError(f"{path}: need at least a wavelength and a flux column")
+        raise SpectrumFileError(f"{path}: need at least a wavelength and a flux column")
     wave = find_column(names, WAVELENGTH_COLUMNS) or names[0]
     flux = find_column(names, FLUX_COLUMNS) or names[1]
     columns = {n: np.asarray(table[n]) for n in names}
@@ -286,7 +288,7 @@ def _read_text(path: Path) -> ObservedSpectrum:
         wavelength = np.asarray(table[wave], dtype=float)
         values = np.asarray(table[flux], dtype=float)
     except (TypeError, ValueError) as exc:
-        raise GridFileError(f"{path}: columns {wave!r} and {flux!r} must be numbers") from exc
+        raise SpectrumFileError(f"{path}: columns {wave!r} and {flux!r} must be numbers") from exc
     medium = "air" if wave.lower() == "awav" else None
     return _spectrum(to_angstrom(wavelength, unit, path), values, error, mask, medium, path, {})
 
@@ -325,9 +327,11 @@ def _spectrum(
     wavelength = np.asarray(wavelength, dtype=float).ravel()
     flux = np.asarray(flux, dtype=float).ravel()
     if flux.size != wavelength.size:
-        raise GridInputError(f"{source}: {flux.size} flux values for {wavelength.size} wavelengths")
+        raise SpectrumInputError(
+            f"{source}: {flux.size} flux values for {wavelength.size} wavelengths"
+        )
     if wavelength.size < 2:
-        raise GridFileError(f"{source}: a spectrum needs at least 2 pixels")
+        raise SpectrumFileError(f"{source}: a spectrum needs at least 2 pixels")
     if wavelength.size > 1 and wavelength[0] > wavelength[-1]:
         # Frequency-ordered axes and some archives run red to blue.
         order = slice(None, None, -1)
@@ -335,11 +339,11 @@ def _spectrum(
         error = None if error is None else np.asarray(error)[order]
         mask = None if mask is None else np.asarray(mask)[order]
     if not np.all(np.isfinite(wavelength)):
-        raise GridInputError(f"{source}: some wavelengths are not finite")
+        raise SpectrumInputError(f"{source}: some wavelengths are not finite")
     steps = np.diff(wavelength)
     if np.any(steps <= 0):
         i = int(np.argmax(steps <= 0))
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{source}: wavelengths are not strictly increasing at pixel {i + 1} "
             f"({wavelength[i]:.4f} A followed by {wavelength[i + 1]:.4f} A)"
         )

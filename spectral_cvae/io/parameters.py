@@ -16,7 +16,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable, Table
 
-from ..errors import GridFileError
+from ..errors import SpectrumFileError
 from ..files import atomic_path
 
 HEADER_UNIT = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*\[(?P<unit>[^\[\]]+)\]\s*$")
@@ -61,16 +61,16 @@ def read_parameters(path: str | os.PathLike) -> QTable:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         If the file is missing or not a readable table.
     """
     path = Path(path)
     if not path.is_file():
-        raise GridFileError(f"{path}: no such file")
+        raise SpectrumFileError(f"{path}: no such file")
     try:
         table = QTable.read(path)
     except Exception as exc:  # astropy raises many types for unreadable tables
-        raise GridFileError(f"{path}: cannot read the parameter table ({exc})") from exc
+        raise SpectrumFileError(f"{path}: cannot read the parameter table ({exc})") from exc
     for name in list(table.colnames):
         match = HEADER_UNIT.match(name)
         if match is None:

@@ -9,7 +9,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import QTable
 
-from ..errors import GridInputError
+from ..errors import SpectrumInputError
 from ..grid.wavelength import check_wavelength
 
 
@@ -52,25 +52,27 @@ class Spectra:
         Raises
         ------
         GridInputError
-            If the wavelengths are not strictly increasing or the shapes disagree.
+            If the wavelengths are not strictly increasing (:func:`check_wavelength`).
+        SpectrumInputError
+            If the shapes disagree.
         """
         wavelength = check_wavelength(np.asarray(wavelength, dtype=float), source)
         flux = np.atleast_2d(np.asarray(flux))
         if not np.issubdtype(flux.dtype, np.floating):
             flux = flux.astype(float)
         if flux.ndim != 2 or flux.shape[1] != wavelength.size:
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"{source}: flux of shape {flux.shape} does not match its {wavelength.size} "
                 f"wavelengths; expected ({wavelength.size},) or (n, {wavelength.size})"
             )
         if std is not None:
             std = np.asarray(std, dtype=flux.dtype)
             if std.shape != flux.shape:
-                raise GridInputError(
+                raise SpectrumInputError(
                     f"{source}: a spread of shape {std.shape} for flux of shape {flux.shape}"
                 )
         if parameters is not None and len(parameters) != len(flux):
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"{source}: {len(parameters)} rows of parameters for {len(flux)} spectra"
             )
         return cls(wavelength, flux, std, parameters, source)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ..errors import GridFileError
+from ..errors import SpectrumFileError
 from .conventions import to_angstrom
 from .spectra import Spectra, parameter_table
 
@@ -54,14 +54,14 @@ def read_table(path: Path) -> Table:
 
     Raises
     ------
-    GridFileError
+    SpectrumFileError
         If astropy cannot parse it; the message names the file.
     """
     fmt = "ascii.ecsv" if path.name.lower().endswith(".ecsv") else "ascii"
     try:
         return Table.read(path, format=fmt)
     except Exception as exc:  # astropy raises many kinds for unparseable text
-        raise GridFileError(f"{path}: not a readable text table ({exc})") from exc
+        raise SpectrumFileError(f"{path}: not a readable text table ({exc})") from exc
 
 
 def holds_layout(table: Table) -> bool:
@@ -76,7 +76,7 @@ def read_csv(table: Table, path: Path) -> Spectra:
     columns = flux_columns(n)
     missing = [c for c in columns if c not in table.colnames]
     if missing:
-        raise GridFileError(
+        raise SpectrumFileError(
             f"{path}: {n} spectra in the header's parameters but no column {missing[0]!r}"
         )
     stds = [c.replace("flux", "flux_std", 1) for c in columns]
@@ -92,7 +92,9 @@ def read_csv(table: Table, path: Path) -> Spectra:
                 np.array([entry["values"] for entry in record], dtype=float).T,
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise GridFileError(f"{path}: the header's parameters are unreadable ({exc})") from exc
+            raise SpectrumFileError(
+                f"{path}: the header's parameters are unreadable ({exc})"
+            ) from exc
     wavelength = to_angstrom(table["wavelength"], table["wavelength"].unit, path)
     return Spectra.checked(
         wavelength, np.array([table[c] for c in columns], dtype=float), str(path), std, parameters

@@ -7,7 +7,6 @@
 ...                            "resolution": 50000})     # (1, n_pixels)
 """
 
-from .archive import ModelFileError
 from .config import PRESETS, CVAEConfig
 from .cvae import CVAE, Sampling
 from .generator import ExtrapolationWarning, GenerationResult, SpectrumGenerator
@@ -20,7 +19,6 @@ __all__ = [
     "CVAEConfig",
     "ExtrapolationWarning",
     "GenerationResult",
-    "ModelFileError",
     "PRESETS",
     "PhysicsCVAE",
     "PhysicsConfig",

@@ -21,7 +21,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from ..errors import GridFileError
+from ..errors import ModelFileError
 from ..files import atomic_path
 from .cvae import CVAE, PACKAGE
 from .physics import PhysicsCVAE
@@ -32,10 +32,6 @@ MODEL_CLASSES = (f"{PACKAGE}>CVAE", f"{PACKAGE}>PhysicsCVAE")
 
 CHECKSUM_MEMBER = "spectral_cvae.sha256.json"
 """Archive member holding ``{member name: sha256}`` of every other member."""
-
-
-class ModelFileError(GridFileError):
-    """A model file that is missing, truncated, corrupt or not a spectral-cvae model."""
 
 
 def write_archive(model: CVAE | PhysicsCVAE, path: str | os.PathLike, overwrite: bool) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..errors import GridInputError
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -80,18 +80,16 @@ class CVAEConfig:
         for name in ("encoder_units", "decoder_units"):
             units = tuple(int(u) for u in getattr(self, name))
             if not units or min(units) < 1:
-                raise GridInputError(f"CVAEConfig.{name} must be positive widths, got {units}")
+                raise ConfigError(f"CVAEConfig.{name} must be positive widths, got {units}")
             object.__setattr__(self, name, units)
         positive = ("latent_dim", "batch_size", "epochs", "flux_scale", "learning_rate")
         for name in positive:
             if not getattr(self, name) > 0:
-                raise GridInputError(
-                    f"CVAEConfig.{name} must be positive, got {getattr(self, name)}"
-                )
+                raise ConfigError(f"CVAEConfig.{name} must be positive, got {getattr(self, name)}")
         if self.beta < 0:
-            raise GridInputError(f"CVAEConfig.beta must not be negative, got {self.beta}")
+            raise ConfigError(f"CVAEConfig.beta must not be negative, got {self.beta}")
         if self.flux_scale <= 1.0:
-            raise GridInputError(
+            raise ConfigError(
                 f"CVAEConfig.flux_scale must exceed 1 so the sigmoid can reach the continuum, "
                 f"got {self.flux_scale}"
             )
@@ -132,7 +130,7 @@ class CVAEConfig:
         try:
             return cls(**dict(data))
         except TypeError as exc:
-            raise GridInputError(f"not a CVAEConfig description: {exc}") from exc
+            raise ConfigError(f"not a CVAEConfig description: {exc}") from exc
 
     def n_parameters(self, n_pixels: int, n_conditions: int = 6) -> int:
         """Number of trainable weights of the encoder plus decoder.

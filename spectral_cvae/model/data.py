@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import keras
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError, InputError, SpectrumInputError
 from ..grid.augment import BASE_NAMES, draw_broadening, full_parameters
 from ..grid.broadening import broaden
 from ..grid.store import SpectralGrid
@@ -83,7 +83,7 @@ class SpectrumBatches(keras.utils.PyDataset):
         Batches per epoch.
     first_epoch : int
         The epoch that batch 0 belongs to (a resumed ``fit`` starts at a later epoch).
-    error : GridInputError or None
+    error : InputError or None
         The last data error raised while making a batch (TensorFlow re-raises errors of a
         Python data source as an opaque ``OpError``; this keeps the clear one).
     """
@@ -108,7 +108,7 @@ class SpectrumBatches(keras.utils.PyDataset):
         self.file_rows, self.shard = file_rows, shard
         self.multiple = shard.unit_multiple(self.spectra_per_unit)
         if shard.parallel and self.units_per_batch % self.multiple:
-            raise GridInputError(
+            raise ConfigError(
                 f"batch_size {self.batch_size} cannot be split evenly over {shard.devices} "
                 f"devices and {shard.count} workers: make it a multiple of "
                 f"{self.multiple * self.spectra_per_unit}"
@@ -120,12 +120,12 @@ class SpectrumBatches(keras.utils.PyDataset):
             last = len(self.rows) % self.units_per_batch
             self.n_batches -= last < self.multiple  # cut to nothing: no last batch
         if shard.parallel and self.n_batches == 0:
-            raise GridInputError(
+            raise ConfigError(
                 f"{source}: {len(self.rows)} spectra make no batch of {self.batch_size} "
                 f"split over {shard.devices} devices"
             )
         self.first_epoch = 0
-        self.error: GridInputError | None = None
+        self.error: InputError | None = None
         self._ahead: dict[int, Future] = {}
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(1, "spectrum-batches")
 
@@ -165,7 +165,7 @@ class SpectrumBatches(keras.utils.PyDataset):
                 flux, condition = self.batch(index)
             else:
                 flux, condition = self._read_ahead(index).result()
-        except GridInputError as exc:
+        except InputError as exc:
             self.error = exc
             raise
         return (flux, condition), flux
@@ -201,7 +201,7 @@ class SpectrumBatches(keras.utils.PyDataset):
         if bad.any():
             row, pixel = np.argwhere(bad)[0]
             shown = rows[row] if self.file_rows is None else self.file_rows[rows[row]]
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"{self.source}, spectrum {shown}: flux {flux[row, pixel]:g} at pixel "
                 f"{pixel} lies outside [0, flux_scale = {self.flux_scale:g}); the model's "
                 f"sigmoid cannot reach it (raise CVAEConfig.flux_scale or renormalize)"
@@ -317,7 +317,7 @@ def make_dataset(
     settings = (space, batch_size, flux_scale, seed, shuffle, name)
     if is_base_grid(grid):
         if wavelength is None:
-            raise GridInputError("a base grid needs the output wavelengths to broaden onto")
+            raise ConfigError("a base grid needs the output wavelengths to broaden onto")
         return BroadenedBatches(
             grid,
             rows,

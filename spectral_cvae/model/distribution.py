@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import keras
 
-from ..errors import GridInputError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from .data import SpectrumBatches
@@ -48,9 +48,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         if not 0 <= self.index < self.count:
-            raise GridInputError(f"worker {self.index} outside 0..{self.count - 1}")
+            raise ConfigError(f"worker {self.index} outside 0..{self.count - 1}")
         if self.devices < 1 or self.devices % self.count:
-            raise GridInputError(
+            raise ConfigError(
                 f"{self.devices} devices cannot be shared evenly by {self.count} workers"
             )
 

@@ -18,10 +18,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import GridInputError
+from ..errors import ConfigError, ModelFileError, SpectrumInputError
 from ..parameters import ParameterSpace
 from ..specutils_spectra import parameter_meta, to_specutils
-from .archive import ModelFileError, read_archive, write_archive
+from .archive import read_archive, write_archive
 from .config import CVAEConfig
 from .cvae import CVAE
 
@@ -86,9 +86,9 @@ class SpectrumGenerator:
             self.wavelength = np.asarray(model.metadata["wavelength"], dtype=np.float64)
             self.space = ParameterSpace.from_dict(model.metadata["space"])
         except KeyError as exc:
-            raise GridInputError(f"the model's metadata lacks {exc}") from exc
+            raise ConfigError(f"the model's metadata lacks {exc}") from exc
         if self.wavelength.size != model.n_pixels or len(self.space) != model.n_conditions:
-            raise GridInputError(
+            raise ConfigError(
                 f"the model has {model.n_pixels} pixels and {model.n_conditions} conditions, "
                 f"its metadata {self.wavelength.size} wavelengths and {len(self.space)} "
                 f"parameters"
@@ -178,7 +178,7 @@ class SpectrumGenerator:
         to_spectrum : the flux as a specutils spectrum.
         """
         if latent not in ("mean", "sample"):
-            raise GridInputError(f"latent must be 'mean' or 'sample', not {latent!r}")
+            raise ConfigError(f"latent must be 'mean' or 'sample', not {latent!r}")
         physical = self._check_domain(params, allow_extrapolation)
         condition = self.space.normalize(physical).astype(np.float32)
         n, dim = len(condition), self.config.latent_dim
@@ -214,7 +214,7 @@ class SpectrumGenerator:
             the model has learnt at each point.
         """
         if n_samples < 2:
-            raise GridInputError(
+            raise ConfigError(
                 f"n_samples must be at least 2 for a spread, got {n_samples}; "
                 f"generate() gives one spectrum per point"
             )
@@ -247,7 +247,7 @@ class SpectrumGenerator:
         physical = self.space.as_array(params, source="to_spectrum")
         flux = np.atleast_2d(flux)
         if flux.shape != (len(physical), self.n_pixels):
-            raise GridInputError(
+            raise SpectrumInputError(
                 f"flux of shape {flux.shape} for {len(physical)} parameter points; expected "
                 f"({len(physical)}, {self.n_pixels})"
             )
@@ -341,7 +341,7 @@ class SpectrumGenerator:
         model = read_archive(path)
         try:
             generator = cls(model)
-        except GridInputError as exc:
+        except ConfigError as exc:
             raise ModelFileError(f"{path}: {exc}") from exc
         generator.source = str(path)
         return generator

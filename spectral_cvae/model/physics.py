@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from ..errors import GridInputError
+from ..errors import ConfigError
 from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace
 from .broadening_layers import BASE_VELOCITY_STEP, BASE_WINDOW, Broadening
 from .config import CVAEConfig
@@ -69,7 +69,7 @@ class PhysicsConfig(CVAEConfig):
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise GridInputError(f"not a PhysicsConfig description: unknown {unknown}")
+            raise ConfigError(f"not a PhysicsConfig description: unknown {unknown}")
         return cls(**dict(data))
 
 
@@ -402,7 +402,7 @@ def fit_basis(flux: np.ndarray, n_components: int, flux_scale: float) -> Basis:
         The sigmoid's largest flux.
     """
     if n_components >= len(flux):
-        raise GridInputError(
+        raise ConfigError(
             f"{n_components} components need more than {len(flux)} training base spectra"
         )
     logit = to_logit(flux, flux_scale)

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.interpolate import make_interp_spline
 from tqdm.auto import tqdm
 
-from ..errors import GridInputError
+from ..errors import ParameterError, SpectrumInputError
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid, concatenate_grids
 from ..grid.wavelength import log_uniform_grid, paper_wavelength
@@ -74,7 +74,7 @@ def log_base_flux(
         base.wavelength[0] > log_wavelength[0] + step
         or base.wavelength[-1] < log_wavelength[-1] - step
     ):
-        raise GridInputError(
+        raise SpectrumInputError(
             f"{base.path or 'base grid'}: covers {base.wavelength[0]:.2f}-"
             f"{base.wavelength[-1]:.2f} A; the physics-aware model needs "
             f"{BASE_WINDOW[0]:.0f}-{BASE_WINDOW[1]:.0f} A"
@@ -140,15 +140,12 @@ def train_physics(
     """
     config = config or PhysicsConfig.preset("physics")
     if tuple(base.names) != BASE_NAMES:
-        raise GridInputError(
+        raise ParameterError(
             f"the physics-aware model trains on base grids over {BASE_NAMES}, not "
             f"{tuple(base.names)}"
         )
     split = split or base.split(test=config.test, validation=config.validation, seed=seed)
-    if split.n_spectra != base.n_spectra:
-        raise GridInputError(
-            f"split drawn for {split.n_spectra} base models, but the grid has {base.n_spectra}"
-        )
+    split.check_grid_size(base.n_spectra)
     wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
     out = Path(out) if out is not None else None
     checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume)

@@ -22,7 +22,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from ..errors import GridFileError, GridInputError
+from ..errors import ConfigError, ModelFileError
 from ..files import atomic_path, exclusive
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
@@ -93,9 +93,9 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         try:
             state = json.loads(state_path.read_text())
         except (OSError, ValueError) as exc:
-            raise GridFileError(f"{state_path}: unreadable training checkpoint ({exc})") from exc
+            raise ModelFileError(f"{state_path}: unreadable training checkpoint ({exc})") from exc
         if state.get("identity") != json.loads(json.dumps(self.identity)):
-            raise GridFileError(
+            raise ModelFileError(
                 f"{self.directory}: a checkpoint of a different run (other grid, split or "
                 f"config); delete it to start afresh, or pass --restart (resume=False)"
             )
@@ -217,10 +217,7 @@ def _split(grid: SpectralGrid, split: object, config: CVAEConfig, seed: int) -> 
     if split is None:
         return grid.split(test=config.test, validation=config.validation, seed=seed)
     if isinstance(split, GridSplit):
-        if split.n_spectra != grid.n_spectra:
-            raise GridInputError(
-                f"split drawn for {split.n_spectra} spectra, but the grid has {grid.n_spectra}"
-            )
+        split.check_grid_size(grid.n_spectra)
         return split
     return GridSplit.load(split, n_spectra=grid.n_spectra)
 
@@ -395,9 +392,9 @@ def train(
     if out is not None:
         out = Path(out)
         if out.suffix != ".keras":
-            raise GridInputError(f"{out}: a model file name must end in .keras")
+            raise ConfigError(f"{out}: a model file name must end in .keras")
         if not out.parent.is_dir():
-            raise GridInputError(f"{out}: the folder {out.parent} does not exist")
+            raise ConfigError(f"{out}: the folder {out.parent} does not exist")
         if out.exists() and not overwrite:
             raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     grid, opened = _open(grid)

@@ -186,7 +186,7 @@ def _fits_contents(path: Path, space: ParameterSpace) -> Iterator[_Contents]:
         with _reading(path):
             spectra = _hdu(hdul, "SPECTRA", path, (fits.BinTableHDU,))
             flux = spectra.data[_column(spectra, "FLUX", path)]
-            wavelength = read_wavelength_hdu(hdul, path)
+            wavelength = read_wavelength_hdu(hdul, path, GridFileError)
             # Copies: the memory map closes with the file.
             columns = {
                 name: np.array(spectra.data[_column(spectra, name, path, name)], dtype=float)
