@@ -24,11 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from spectral_cvae.grid.synthesis.atmosphere import AtmosNet, read_atlas9
-from spectral_cvae.grid.synthesis.builder import BASE_STEP, MARGIN
 from spectral_cvae.grid.synthesis.errors import SynthesisError
 from spectral_cvae.grid.synthesis.install import installation
 from spectral_cvae.grid.synthesis.run import synthesize
-from spectral_cvae.grid.wavelength import PAPER_WINDOW
+from spectral_cvae.grid.wavelength import BASE_STEP, MARGIN, PAPER_WINDOW
 
 WINDOW = (PAPER_WINDOW[0] - MARGIN, PAPER_WINDOW[1] + MARGIN)
 TEFFS = (7970.0, 7990.0, 8010.0, 8030.0)

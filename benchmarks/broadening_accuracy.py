@@ -18,8 +18,8 @@ import time
 import numpy as np
 from PyAstronomy import pyasl
 
+from spectral_cvae.constants import SPEED_OF_LIGHT
 from spectral_cvae.grid import broaden, paper_wavelength, uniform_grid
-from spectral_cvae.grid.broadening import SPEED_OF_LIGHT
 from spectral_cvae.grid.toy import toy_spectrum
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spectral_cvae.demo import BASE_STEP, MARGIN
 from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, paper_wavelength, uniform_grid
 from spectral_cvae.grid.augment import draw_broadening
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
+from spectral_cvae.grid.wavelength import BASE_STEP, MARGIN
 
 
 def distinct_spectra(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

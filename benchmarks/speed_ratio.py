@@ -37,9 +37,8 @@ def cpu_seconds() -> float:
 
 def synspec_seconds() -> dict[str, float]:
     """CPU seconds of one base-model synthesis per star (line list already cached)."""
-    from spectral_cvae.grid.synthesis.builder import BASE_STEP, MARGIN
     from spectral_cvae.grid.synthesis.run import synthesize
-    from spectral_cvae.grid.wavelength import PAPER_WINDOW
+    from spectral_cvae.grid.wavelength import BASE_STEP, MARGIN, PAPER_WINDOW
 
     window = (PAPER_WINDOW[0] - MARGIN, PAPER_WINDOW[1] + MARGIN)
     synthesize(5777.0, 4.44, 0.0, 1.0, (5000.0, 5010.0), BASE_STEP)  # caches the line list

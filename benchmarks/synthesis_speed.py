@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spectral_cvae.grid.synthesis.builder import BASE_STEP, MARGIN, build_base_grid
+from spectral_cvae.grid.synthesis.builder import build_base_grid
 from spectral_cvae.grid.synthesis.install import VARIANTS, installation
 from spectral_cvae.grid.synthesis.run import synthesize
-from spectral_cvae.grid.wavelength import PAPER_WINDOW
+from spectral_cvae.grid.wavelength import BASE_STEP, MARGIN, PAPER_WINDOW
 
 MODELS = {
     # name: (Teff K, log g, [M/H], microturbulence km/s)

@@ -18,65 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .grid import SpectralGrid, paper_wavelength, uniform_grid
-from .grid.augment import BASE_SPACE, augment
-from .grid.toy import toy_base_parameters, toy_spectrum
+from .grid import SpectralGrid
+from .grid.toy import build_toy_grid, toy_base_grid
 
-BASE_STEP = 0.02
-"""Sampling of the unbroadened base spectra, Angstrom (fine enough for 1e-3 broadening)."""
-MARGIN = 10.0
-"""Extra Angstrom computed beyond each end of the window, so broadening is exact inside."""
 DEMO_INVERTER_HIDDEN = (256, 64)
 """Hidden layers of the demo's PCA inverter: the paper's (5000-2000-1000-64) is for paper scale."""
-
-
-def toy_base_grid(n_models: int = 60, seed: int = 0) -> SpectralGrid:
-    """Unbroadened toy spectra at 0.02 A over the paper's window plus a margin.
-
-    Parameters are drawn uniformly over the paper's (Teff, log g, [M/H], xi_t) ranges.
-    """
-    window = paper_wavelength()
-    wavelength = uniform_grid(window[0] - MARGIN, window[-1] + MARGIN, BASE_STEP)
-    parameters = toy_base_parameters(n_models, seed)
-    flux = np.stack(
-        [
-            toy_spectrum(wavelength, *row)
-            for row in tqdm(parameters, desc="toy base spectra", unit="model", disable=None)
-        ]
-    )
-    provenance = {
-        "spectra": "toy spectral model (spectral_cvae.grid.toy), not radiative transfer",
-        "n_models": n_models,
-        "seed": seed,
-        "base_step_angstrom": BASE_STEP,
-    }
-    return SpectralGrid(wavelength, flux, parameters, BASE_SPACE, provenance)
-
-
-def build_toy_grid(path: Path, n_models: int = 60, draws_per_model: int = 4, seed: int = 0) -> Path:
-    """Build (or resume) a grid of broadened toy spectra at the paper's wavelengths.
-
-    Parameters
-    ----------
-    path
-        Grid file to write; an interrupted build resumes from ``<path>.partial``.
-    n_models
-        Number of base models (Teff, log g, [M/H], xi_t).
-    draws_per_model
-        (v sin i, R) draws per base model.
-    seed
-        Seed of the parameter draws.
-
-    Returns
-    -------
-    pathlib.Path
-        The finished grid file.
-    """
-    base = toy_base_grid(n_models, seed)
-    augment(base, draws_per_model, seed=seed + 1, path=path).close()
-    return path
 
 
 def plot_examples(grid: SpectralGrid, path: Path) -> Path:

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from spectral_cvae.constants import SPEED_OF_LIGHT
 from spectral_cvae.errors import GridInputError
-from spectral_cvae.grid.broadening import SPEED_OF_LIGHT, broaden, log_wavelength_grid
+from spectral_cvae.grid.broadening import broaden, log_wavelength_grid
 from spectral_cvae.grid.wavelength import uniform_grid
 
 from .helpers import line_spectrum

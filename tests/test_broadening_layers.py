@@ -9,10 +9,15 @@ from keras import ops
 from scipy.interpolate import make_interp_spline
 from scipy.special import j1
 
+from spectral_cvae.constants import SPEED_OF_LIGHT
 from spectral_cvae.errors import GridInputError
-from spectral_cvae.grid.broadening import SPEED_OF_LIGHT, broaden
+from spectral_cvae.grid.broadening import broaden
 from spectral_cvae.grid.broadening import rotation_transfer as numpy_rotation_transfer
-from spectral_cvae.grid.wavelength import log_uniform_grid, paper_wavelength, uniform_grid
+from spectral_cvae.grid.wavelength import (
+    log_uniform_grid,
+    paper_wavelength,
+    uniform_grid,
+)
 from spectral_cvae.model.broadening_layers import (
     Broadening,
     bessel_j1,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from spectral_cvae.cli.main import main
-from spectral_cvae.demo import build_toy_grid
 from spectral_cvae.grid import GridSplit, GridWriter, SpectralGrid
+from spectral_cvae.grid.toy import build_toy_grid
 
 
 @pytest.fixture

@@ -329,7 +329,7 @@ def test_evaluate_command_names_a_bad_pair(grid_file, tmp_path, monkeypatch, cap
 def test_evaluate_command_refuses_stars_the_model_trained_on_unless_asked(
     tmp_path, monkeypatch, capsys
 ):
-    from spectral_cvae.demo import build_toy_grid
+    from spectral_cvae.grid.toy import build_toy_grid
     from spectral_cvae.provenance import describe_training
 
     path = build_toy_grid(tmp_path / "toy.h5", n_models=10, draws_per_model=4, seed=0)

@@ -12,6 +12,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from spectral_cvae.cli.main import main
+from spectral_cvae.constants import SPEED_OF_LIGHT
 from spectral_cvae.errors import OutOfDomainError, SpectrumFileError
 from spectral_cvae.fitting import ObservationError, ObservationModel, fit_spectrum
 from spectral_cvae.fitting.jacobian import perturbed_spectra
@@ -24,7 +25,6 @@ from spectral_cvae.parameters import PAPER_SPACE
 
 from .helpers import TRUTH, AnalyticGenerator, clean, tiny_config, toy_grid
 
-C = 299792.458  # km/s
 SPAN = PAPER_SPACE.maximum - PAPER_SPACE.minimum
 
 
@@ -62,7 +62,7 @@ def assert_recovered(result, truth=TRUTH, tolerance=1e-3):
 
 
 def doppler(radial_velocity: float) -> float:
-    beta = radial_velocity / C
+    beta = radial_velocity / SPEED_OF_LIGHT
     return np.sqrt((1 + beta) / (1 - beta))
 
 

@@ -8,7 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..grid.synthesis.builder import BASE_STEP, MARGIN, METHODS
+from ..grid.synthesis.builder import METHODS
+from ..grid.wavelength import BASE_STEP, MARGIN
 from .options import count, real, seed
 
 

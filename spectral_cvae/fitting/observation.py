@@ -14,12 +14,11 @@ from typing import Literal
 import numpy as np
 from astropy import units as u
 
+from ..constants import SPEED_OF_LIGHT
 from ..errors import SpectrumInputError
 from ..grid.wavelength import vacuum_to_air
 from ..io import ObservedSpectrum, from_specutils
 
-SPEED_OF_LIGHT = 299792.458
-"""km/s."""
 AIR_CONVERSION = "vacuum to air: Morton (2000), the IAU standard"
 MIN_SPAN = 50.0
 """Smallest wavelength range (Angstrom) of usable pixels a fit accepts by default."""

@@ -10,7 +10,8 @@ import numpy as np
 from numpy.polynomial import chebyshev
 from scipy import fft
 
-from .observation import SPEED_OF_LIGHT, Observation, doppler_factor
+from ..constants import SPEED_OF_LIGHT
+from .observation import Observation, doppler_factor
 
 
 def cross_correlate(

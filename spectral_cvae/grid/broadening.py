@@ -18,11 +18,10 @@ from scipy import fft
 from scipy.interpolate import make_interp_spline
 from scipy.special import j1
 
+from ..constants import SPEED_OF_LIGHT
 from ..errors import GridInputError, where
 from .wavelength import check_wavelength, resample
 
-SPEED_OF_LIGHT = 299792.458
-"""Speed of light, km/s."""
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 GAUSSIAN_REACH = 7.0
 """Padding beyond the window for the instrument, in standard deviations."""

@@ -11,11 +11,17 @@ spectra.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from tqdm.auto import tqdm
 
-from ..parameters import PAPER_SPACE
+from ..constants import SPEED_OF_LIGHT
+from ..parameters import BASE_SPACE, PAPER_SPACE
+from .augment import augment
+from .store import SpectralGrid
+from .wavelength import BASE_STEP, MARGIN, paper_wavelength, uniform_grid
 
-SPEED_OF_LIGHT = 299792.458  # km/s
 BOLTZMANN_OVER_AMU = 8.2545e-3  # (km/s)^2 per K for unit atomic mass
 
 STRONG_LINES = (
@@ -104,3 +110,62 @@ def toy_base_parameters(n_models: int, seed: int = 0) -> np.ndarray:
     low = np.array([PAPER_SPACE[n].minimum for n in names])
     high = np.array([PAPER_SPACE[n].maximum for n in names])
     return np.random.default_rng(seed).uniform(low, high, size=(n_models, 4))
+
+
+def toy_base_grid(n_models: int = 60, seed: int = 0) -> SpectralGrid:
+    """Unbroadened toy spectra at :data:`BASE_STEP` over the paper's window plus
+    :data:`MARGIN`.
+
+    Parameters
+    ----------
+    n_models
+        Number of base models, drawn uniformly over the paper's (Teff, log g, [M/H], xi_t)
+        ranges.
+    seed
+        Seed of the draws.
+
+    Returns
+    -------
+    SpectralGrid
+        In memory, over :data:`~spectral_cvae.parameters.BASE_SPACE`.
+    """
+    window = paper_wavelength()
+    wavelength = uniform_grid(window[0] - MARGIN, window[-1] + MARGIN, BASE_STEP)
+    parameters = toy_base_parameters(n_models, seed)
+    flux = np.stack(
+        [
+            toy_spectrum(wavelength, *row)
+            for row in tqdm(parameters, desc="toy base spectra", unit="model", disable=None)
+        ]
+    )
+    provenance = {
+        "spectra": "toy spectral model (spectral_cvae.grid.toy), not radiative transfer",
+        "n_models": n_models,
+        "seed": seed,
+        "base_step_angstrom": BASE_STEP,
+    }
+    return SpectralGrid(wavelength, flux, parameters, BASE_SPACE, provenance)
+
+
+def build_toy_grid(path: Path, n_models: int = 60, draws_per_model: int = 4, seed: int = 0) -> Path:
+    """Build (or resume) a grid of broadened toy spectra at the paper's wavelengths.
+
+    Parameters
+    ----------
+    path
+        Grid file to write; an interrupted build resumes from ``<path>.partial``.
+    n_models
+        Number of base models (Teff, log g, [M/H], xi_t).
+    draws_per_model
+        (v sin i, R) draws per base model.
+    seed
+        Seed of the parameter draws.
+
+    Returns
+    -------
+    pathlib.Path
+        The finished grid file.
+    """
+    base = toy_base_grid(n_models, seed)
+    augment(base, draws_per_model, seed=seed + 1, path=path).close()
+    return path

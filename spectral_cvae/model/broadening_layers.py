@@ -25,7 +25,8 @@ import numpy as np
 from keras import ops
 from scipy import fft
 
-from ..grid.broadening import FWHM_TO_SIGMA, GAUSSIAN_REACH, SPEED_OF_LIGHT
+from ..constants import SPEED_OF_LIGHT
+from ..grid.broadening import FWHM_TO_SIGMA, GAUSSIAN_REACH
 from ..grid.wavelength import log_uniform_grid, paper_wavelength
 
 BASE_WINDOW = (4440.0, 5410.0)

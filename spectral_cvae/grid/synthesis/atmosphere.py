@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ...constants import BOLTZMANN
 from ...files import atomic_path
 from .errors import SynthesisError
 
-BOLTZMANN = 1.380649e-16
-"""erg / K."""
 MAX_TAU_ROSS = 30.0
 """Deepest Rosseland optical depth kept from the networks' models."""
 MAX_BLEND = 500.0

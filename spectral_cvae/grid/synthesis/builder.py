@@ -23,17 +23,12 @@ import numpy as np
 
 from ...errors import SpectralCVAEError
 from ...files import atomic_path
-from ...parameters import ParameterSpace
-from ..augment import BASE_NAMES, BASE_SPACE
+from ...parameters import BASE_NAMES, BASE_SPACE, ParameterSpace
 from ..store import GridWriter
-from ..wavelength import PAPER_WINDOW, uniform_grid
+from ..wavelength import BASE_STEP, MARGIN, PAPER_WINDOW, uniform_grid
 from .errors import SynthesisError
 
 METHODS = ("sobol", "lhs", "uniform")
-BASE_STEP = 0.02
-"""Sampling of base spectra, Angstrom: fine enough to broaden to R = 115,000 at ~1e-3."""
-MARGIN = 10.0
-"""Angstrom computed beyond each end of the paper's window, so broadening is exact inside."""
 
 
 def sample_base_parameters(

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...constants import BOLTZMANN
 from ...files import commit
 from ..wavelength import vacuum_to_air
 from .elements import ATOMIC_WEIGHT, ISOTOPE_FRACTION
@@ -48,8 +49,6 @@ EV_TO_WAVENUMBER = 8065.544
 """1 eV in cm^-1."""
 BOHR_RADIUS = 0.52917721e-8
 """cm."""
-BOLTZMANN = 1.380649e-16
-"""erg / K."""
 ATOMIC_MASS_UNIT = 1.66053907e-24
 """g."""
 

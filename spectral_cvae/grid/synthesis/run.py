@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...constants import SPEED_OF_LIGHT
 from ...errors import GridInputError
 from ..readers.synspec import read_synspec_spectrum
 from ..wavelength import resample, uniform_grid
@@ -23,8 +24,6 @@ from .errors import SynthesisError, log_tail
 from .install import Installation, installation
 from .linelist import gaia_eso_window
 
-SPEED_OF_LIGHT = 299792.458
-"""km/s."""
 LINE_MARGIN = 10.0
 """Lines are read this far (A) beyond the window, so wings of lines just outside it count."""
 LINE_STRENGTH = 1e-4
