@@ -7,7 +7,6 @@ from .maps import HeatMap, Marginal, heat_map, marginals
 from .report import PAPER, evaluate_model
 from .residuals import (
     QUANTILES,
-    Generator,
     ResidualAccumulator,
     ResidualStatistics,
     check_compatible,
@@ -19,7 +18,6 @@ __all__ = [
     "PAPER",
     "QUANTILES",
     "SIGNAL_TO_NOISE",
-    "Generator",
     "HeatMap",
     "Marginal",
     "ResidualAccumulator",

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..emulator import SpectrumEmulator
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
 from ..parameters import ParameterSpace
-from .residuals import Generator, check_compatible, generate_checked
+from .residuals import check_compatible, generate_checked
 
 SIGNAL_TO_NOISE = (20, 50, 100, 200)
 """Continuum signal-to-noise ratios of the noise table."""
@@ -108,7 +109,7 @@ def inverter_accuracy(
     inverter: PCAInverter,
     grid: SpectralGrid,
     split: GridSplit,
-    generator: Generator | None = None,
+    generator: SpectrumEmulator | None = None,
     latent: str = "mean",
     signal_to_noise: Sequence[float] = SIGNAL_TO_NOISE,
     batch_size: int = 512,

@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..emulator import SpectrumEmulator
 from ..grid.store import SpectralGrid
 from ..parameters import ParameterSpace
-from .residuals import HISTOGRAM_RANGE, Generator, _LogHistogram
+from .residuals import HISTOGRAM_RANGE, _LogHistogram
 
 LATENTS = ("mean", "sample")
 """Columns of the table: z = 0 and z ~ N(0, I)."""
@@ -61,7 +62,9 @@ def breakdown_rows(space: ParameterSpace) -> list[tuple[str, Callable[[np.ndarra
     return rows
 
 
-def _generate(generator: Generator, parameters: np.ndarray, latent: str, seed: int) -> np.ndarray:
+def _generate(
+    generator: SpectrumEmulator, parameters: np.ndarray, latent: str, seed: int
+) -> np.ndarray:
     """Spectra with z = 0 or drawn; a seed is passed to generators that take one."""
     if latent == "sample" and "seed" in inspect.signature(generator.generate).parameters:
         return np.asarray(generator.generate(parameters, latent=latent, seed=seed))
@@ -118,7 +121,7 @@ class BreakdownAccumulator:
 
 
 def residual_breakdown(
-    generator: Generator,
+    generator: SpectrumEmulator,
     grid: SpectralGrid,
     rows: np.ndarray | None = None,
     batch_size: int = 256,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..emulator import SpectrumEmulator
 from ..errors import ConfigError
 from ..files import atomic_path
 from ..grid.splits import GridSplit
@@ -26,7 +27,7 @@ from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
 from .breakdown import LATENTS, BreakdownAccumulator, breakdown_table, residual_breakdown
 from .held_out import held_out_split
 from .maps import heat_map, marginals
-from .residuals import Generator, check_compatible, generate_checked, residual_statistics
+from .residuals import check_compatible, generate_checked, residual_statistics
 from .speed import speed_report
 
 PAPER = {
@@ -49,7 +50,7 @@ TABLE_PARTS = ("train", "validation", "test", "generated")
 
 
 def evaluate_model(
-    generator: Generator,
+    generator: SpectrumEmulator,
     grid: SpectralGrid,
     split: GridSplit | None,
     out_dir: str | os.PathLike,

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..emulator import SpectrumEmulator
 from ..errors import ConfigError, ParameterError, SpectrumInputError
 from ..grid.store import SpectralGrid
-from ..parameters import ParameterSpace
 
 QUANTILES = (0.5, 0.68, 0.95, 0.99)
 """Quantiles of |Delta F| reported everywhere: the median and the 68/95/99th percentiles."""
@@ -35,26 +34,7 @@ WAVELENGTH_TOLERANCE = 1e-6
 """Largest difference (Angstrom) between a model's and a grid's wavelengths taken as equal."""
 
 
-@runtime_checkable
-class Generator(Protocol):
-    """What the evaluation needs of a spectrum generator.
-
-    :class:`spectral_cvae.model.SpectrumGenerator` is one; so is any object with these
-    three members, which lets the statistics be checked against generators whose residuals
-    are known exactly.
-    """
-
-    wavelength: np.ndarray
-    """Wavelengths of the generated spectra, Angstrom, shape ``(n_pixels,)``."""
-    space: ParameterSpace
-    """The parameter space the generator is conditioned on."""
-
-    def generate(self, parameters: np.ndarray, latent: str = "mean") -> np.ndarray:
-        """Spectra at ``parameters`` (shape ``(n, n_parameters)``): ``(n, n_pixels)`` flux."""
-        ...
-
-
-def check_compatible(generator: Generator, grid: SpectralGrid) -> None:
+def check_compatible(generator: SpectrumEmulator, grid: SpectralGrid) -> None:
     """Refuse a generator and grid that do not share wavelengths and parameters.
 
     Raises
@@ -90,7 +70,7 @@ def _window(wavelength: np.ndarray) -> str:
 
 
 def generate_checked(
-    generator: Generator, parameters: np.ndarray, n_pixels: int, latent: str = "mean"
+    generator: SpectrumEmulator, parameters: np.ndarray, n_pixels: int, latent: str = "mean"
 ) -> np.ndarray:
     """Call ``generator.generate`` and check the shape of what comes back.
 
@@ -339,7 +319,7 @@ class ResidualAccumulator:
 
 
 def residual_statistics(
-    generator: Generator,
+    generator: SpectrumEmulator,
     grid: SpectralGrid,
     indices: np.ndarray | None = None,
     latent: str = "mean",
@@ -353,7 +333,7 @@ def residual_statistics(
     ----------
     generator
         Anything with ``generate(parameters, latent=...)``, ``wavelength`` and ``space``
-        (:class:`Generator`).
+        (:class:`~spectral_cvae.emulator.SpectrumEmulator`).
     grid
         The synthetic spectra; read ``batch_size`` at a time.
     indices

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from .residuals import Generator
+from ..emulator import SpectrumEmulator
 
 
 def time_generation(
-    generator: Generator,
+    generator: SpectrumEmulator,
     parameters: np.ndarray,
     repeats: int = 5,
     batch_size: int = 256,
@@ -103,7 +103,7 @@ def time_synthesis(parameters: np.ndarray, names: tuple[str, ...], wavelength: n
 
 
 def speed_report(
-    generator: Generator,
+    generator: SpectrumEmulator,
     parameters: np.ndarray,
     names: tuple[str, ...],
     latent: str = "mean",

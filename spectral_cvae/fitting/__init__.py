@@ -19,7 +19,7 @@ sampling of the posterior, :class:`PosteriorSamples`), :mod:`.corner` (its corne
 :mod:`.simulate` (a model spectrum made to look observed, for tests and demonstrations).
 """
 
-from .model import Generator, ObservationModel
+from .model import ObservationModel
 from .model_error import ModelError
 from .observation import MIN_SPAN, Observation, ObservationError, prepare_observation
 from .optimizer import fit_spectrum
@@ -29,7 +29,6 @@ from .simulate import make_observation
 
 __all__ = [
     "FitResult",
-    "Generator",
     "MIN_SPAN",
     "ModelError",
     "Observation",

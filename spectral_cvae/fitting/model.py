@@ -13,30 +13,12 @@ each trial theta and v.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 from numpy.polynomial import chebyshev
 
+from ..emulator import SpectrumEmulator
 from ..parameters import ParameterSpace
 from .observation import Observation, doppler_factor
-
-
-class Generator(Protocol):
-    """What a fit needs of a generator (``SpectrumGenerator`` and test doubles).
-
-    ``generate(params, latent="mean")`` takes physical parameters of shape ``(n, k)`` in
-    the order of ``space.names`` and returns continuum-normalized flux ``(n, n_pixels)`` on
-    ``wavelength`` (Angstrom, air). A generator may also offer ``jacobian(params)``
-    returning ``(flux, d_flux)`` with ``d_flux`` of shape ``(n, n_pixels, k)``, the
-    derivative of the flux with respect to each *physical* parameter (per K, per dex, ...);
-    the fit then uses it instead of finite differences.
-    """
-
-    wavelength: np.ndarray
-    space: ParameterSpace
-
-    def generate(self, params: object, latent: str = "mean") -> np.ndarray: ...
 
 
 class ObservationModel:
@@ -45,7 +27,7 @@ class ObservationModel:
     Parameters
     ----------
     generator
-        See :class:`Generator`.
+        See :class:`~spectral_cvae.emulator.SpectrumEmulator`.
     observation
         The prepared observed spectrum.
     continuum_order
@@ -58,7 +40,7 @@ class ObservationModel:
     """
 
     def __init__(
-        self, generator: Generator, observation: Observation, continuum_order: int = 2
+        self, generator: SpectrumEmulator, observation: Observation, continuum_order: int = 2
     ) -> None:
         if continuum_order < 0:
             raise ValueError(f"continuum_order must be >= 0, got {continuum_order}")

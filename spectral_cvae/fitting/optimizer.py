@@ -23,9 +23,10 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import qmc
 
+from ..emulator import SpectrumEmulator
 from ..errors import ConfigError, OutOfDomainError, ParameterError
 from .jacobian import STEP, perturbed_spectra
-from .model import Generator, ObservationModel
+from .model import ObservationModel
 from .model_error import ModelError, model_covariance, resolve
 from .observation import (
     AIR_CONVERSION,
@@ -62,7 +63,7 @@ class _Local:
 
 
 def fit_spectrum(
-    generator: Generator,
+    generator: SpectrumEmulator,
     wavelength: object,
     flux: object = None,
     error: object = None,

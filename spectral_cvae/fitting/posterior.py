@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..emulator import SpectrumEmulator
 from ..errors import ConfigError
 from ..files import atomic_path
-from .model import Generator, ObservationModel
+from .model import ObservationModel
 from .observation import prepare_observation
 from .result import FitResult, _number
 
@@ -256,7 +257,7 @@ class PosteriorSamples:
 
 
 def sample_posterior(
-    generator: Generator,
+    generator: SpectrumEmulator,
     fit: FitResult | object,
     flux: object = None,
     error: object = None,
@@ -274,7 +275,7 @@ def sample_posterior(
     Parameters
     ----------
     generator
-        The generator the fit used (see :class:`~spectral_cvae.fitting.Generator`).
+        The generator the fit used (see :class:`~spectral_cvae.emulator.SpectrumEmulator`).
     fit
         A :class:`~spectral_cvae.fitting.FitResult` of this generator; its pixels, weights,
         continuum order, fixed parameters and radial velocity range are kept. Or the
@@ -408,7 +409,7 @@ def sample_posterior(
 class _Posterior:
     """The log posterior of a fit's free quantities, vectorized over walkers."""
 
-    def __init__(self, generator: Generator, fit: FitResult) -> None:
+    def __init__(self, generator: SpectrumEmulator, fit: FitResult) -> None:
         space = generator.space
         self.generator = generator
         self.space = space

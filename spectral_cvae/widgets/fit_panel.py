@@ -52,7 +52,7 @@ class FitPanel(widgets.VBox):
     ----------
     generator
         A trained :class:`~spectral_cvae.model.SpectrumGenerator` (or anything with its
-        ``generate()`` API, see :class:`~spectral_cvae.fitting.Generator`).
+        ``generate()`` API, see :class:`~spectral_cvae.emulator.SpectrumEmulator`).
     grid
         Grid of the test spectra; without it only file and given spectra are offered.
     split
