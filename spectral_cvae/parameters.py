@@ -64,6 +64,22 @@ class Parameter:
         """Width of the range, in ``unit``."""
         return self.maximum - self.minimum
 
+    @property
+    def axis_label(self) -> str:
+        """The label with its unit, as on a plot axis or a slider: ``"v sin i (km/s)"``."""
+        return with_unit(self.label, self.unit)
+
+
+def compact_unit(unit: str) -> str:
+    """A unit as a label shows it: ``"km/s"`` for astropy's ``"km / s"``."""
+    return unit.replace(" ", "")
+
+
+def with_unit(text: str, unit: str) -> str:
+    """``"text (unit)"`` with the unit compact (:func:`compact_unit`), or ``text`` alone
+    when there is no unit."""
+    return f"{text} ({compact_unit(unit)})" if unit else text
+
 
 PAPER_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("teff", "K", 4000.0, 11000.0, "Teff"),

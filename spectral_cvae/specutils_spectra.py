@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import SpectrumInputError
+from .parameters import with_unit
 
 
 def parameter_meta(names: Sequence[str], units: Sequence[str], values: np.ndarray) -> dict:
-    """Stellar parameters as plain ``meta`` entries, keyed ``"name (unit)"``.
+    """Stellar parameters as plain ``meta`` entries, keyed ``"name (unit)"`` (see
+    :func:`~spectral_cvae.parameters.with_unit`).
 
     Parameters
     ----------
@@ -33,9 +35,7 @@ def parameter_meta(names: Sequence[str], units: Sequence[str], values: np.ndarra
     """
     values = np.asarray(values, dtype=float)
     return {
-        f"{name} ({unit})" if unit else name: (
-            float(values[k]) if values.ndim == 1 else values[:, k].tolist()
-        )
+        with_unit(name, unit): (float(values[k]) if values.ndim == 1 else values[:, k].tolist())
         for k, (name, unit) in enumerate(zip(names, units))
     }
 

@@ -28,8 +28,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     points = generate.add_argument_group("one parameter point")
     for p in PAPER_SPACE.parameters:
-        unit = f", {p.unit}" if p.unit else ""
-        points.add_argument(f"--{p.name}", type=real(), help=f"{p.label}{unit}")
+        points.add_argument(f"--{p.name}", type=real(), help=p.axis_label)
     generate.add_argument(
         "--table",
         type=Path,

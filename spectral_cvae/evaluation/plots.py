@@ -97,8 +97,8 @@ def plot_heat_map(heat_map: HeatMap, space: ParameterSpace, path: Path) -> Path:
                     color="tab:red",
                 )
     for ax in (left, right):
-        ax.set_xlabel(f"{x.label} [{x.unit}]" if x.unit else x.label)
-        ax.set_ylabel(f"{y.label} [{y.unit}]" if y.unit else y.label)
+        ax.set_xlabel(x.axis_label)
+        ax.set_ylabel(y.axis_label)
     # Spectroscopists read the Kiel diagram with Teff and log g increasing to the left/down.
     if heat_map.x == "teff" and heat_map.y == "logg":
         for ax in (left, right):
@@ -133,7 +133,7 @@ def plot_marginals(
             )
         rho = "n/a" if np.isnan(marginal.spearman) else f"{marginal.spearman:+.2f}"
         ax.set_title(f"{p.label}: Spearman rho {rho}", fontsize=9)
-        ax.set_xlabel(f"{p.label} [{p.unit}]" if p.unit else p.label)
+        ax.set_xlabel(p.axis_label)
         ax.set_ylabel(what, fontsize=8)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)

@@ -22,6 +22,7 @@ from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
+from ..parameters import with_unit
 from . import plots
 from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
 from .breakdown import LATENTS, BreakdownAccumulator, breakdown_table, residual_breakdown
@@ -336,7 +337,7 @@ def accuracy_rows(accuracy: dict, names: Sequence[str]) -> tuple[list[str], list
     rows = []
     for name in names:
         unit = next(iter(parts.values()))["errors"][name]["unit"]
-        cells = [f"{name} ({unit})" if unit else name]
+        cells = [with_unit(name, unit)]
         cells += [_mae_rms(parts[part], name) for part in shown]
         paper = PAPER["table3"].get(name)
         cells.append(" / ".join(_number(v, name) for v in paper) if paper else "not given")

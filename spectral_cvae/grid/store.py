@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import GridFileError, GridInputError, SpectrumIndexError, where
 from ..files import commit
-from ..parameters import PAPER_SPACE, ParameterSpace
+from ..parameters import PAPER_SPACE, ParameterSpace, compact_unit
 from ..specutils_spectra import parameter_meta, to_specutils
 from .groups import UNKNOWN, check_base_models, infer_base_models
 from .physics import check_same_physics
@@ -392,9 +392,9 @@ class SpectralGrid:
         """One line naming spectrum ``index`` by its parameters."""
         values = self.parameters[index]
         return ", ".join(
-            f"{p.label} = {v:.0f} {p.unit}".rstrip()
+            f"{p.label} = {v:.0f} {compact_unit(p.unit)}".rstrip()
             if abs(v) >= 1000
-            else f"{p.label} = {v:.3g} {p.unit}".rstrip()
+            else f"{p.label} = {v:.3g} {compact_unit(p.unit)}".rstrip()
             for p, v in zip(self.space.parameters, values)
         )
 

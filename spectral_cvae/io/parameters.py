@@ -18,6 +18,7 @@ from astropy.table import QTable, Table
 
 from ..errors import SpectrumFileError
 from ..files import atomic_path
+from ..parameters import compact_unit
 
 HEADER_UNIT = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*\[(?P<unit>[^\[\]]+)\]\s*$")
 """A column name with its unit in brackets: ``teff [K]``."""
@@ -26,7 +27,7 @@ HEADER_UNIT = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*\[(?P<unit>[^\[\]]+)\]\s*$"
 def format_parameters(table: Table) -> str:
     """The table as CSV text: ``name [unit]`` headers, numbers to 6 significant digits."""
     names = [
-        f"{n} [{table[n].unit.to_string().replace(' ', '')}]"
+        f"{n} [{compact_unit(table[n].unit.to_string())}]"
         if getattr(table[n], "unit", None) not in (None, u.dimensionless_unscaled)
         else n
         for n in table.colnames

@@ -217,13 +217,12 @@ class SpectrumExplorer(widgets.VBox):
     def _slider(self, parameter) -> widgets.FloatSlider:
         start = SUN.get(parameter.name, 0.5 * (parameter.minimum + parameter.maximum))
         step = STEPS.get(parameter.name, parameter.span / 1000)
-        unit = f" ({parameter.unit.replace(' ', '')})" if parameter.unit else ""
         return widgets.FloatSlider(
             value=float(np.clip(start, parameter.minimum, parameter.maximum)),
             min=parameter.minimum,
             max=parameter.maximum,
             step=step,
-            description=f"{parameter.label}{unit}",
+            description=parameter.axis_label,
             readout_format=".0f" if step >= 1 else ".2f",
             continuous_update=True,
             style={"description_width": "150px"},

@@ -23,6 +23,7 @@ from ..fitting import (
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..io import ObservedSpectrum, from_specutils, read_spectrum
+from ..parameters import compact_unit
 
 SOURCES = ("test spectrum", "file", "given")
 """Where the spectrum comes from: a grid test spectrum made realistic, a file, or the
@@ -458,7 +459,7 @@ class FitPanel(widgets.VBox):
                 fixed = not np.isfinite(error)
             else:
                 parameter = self.space[name]
-                label, unit = parameter.label, parameter.unit.replace(" ", "")
+                label, unit = parameter.label, compact_unit(parameter.unit)
                 value, error = result.parameters[name], result.uncertainties[name]
                 fixed = name in result.fixed
             note = " (fixed)" if fixed else ""

@@ -15,6 +15,7 @@ from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
 from ..io import read_spectra
 from ..model.generator import SpectrumGenerator
+from ..parameters import compact_unit
 
 SOURCES = ("test spectrum", "generated", "file")
 """Where the input spectrum comes from, as offered by the source buttons."""
@@ -108,7 +109,7 @@ class InverterPanel(widgets.VBox):
                 value=0.5 * (p.minimum + p.maximum),
                 min=p.minimum,
                 max=p.maximum,
-                description=f"{p.label} ({_unit(p.unit)})" if p.unit else p.label,
+                description=p.axis_label,
                 style={"description_width": "130px"},
             )
             for p in (self.space[name] for name in self.space.names)
@@ -281,7 +282,7 @@ class InverterPanel(widgets.VBox):
             parameter = self.space[name]
             recovered = self.recovered[name]
             mark = " (clipped)" if name in self.clipped else ""
-            cells = [parameter.label, _unit(parameter.unit), f"{recovered:.4g}{mark}"]
+            cells = [parameter.label, compact_unit(parameter.unit), f"{recovered:.4g}{mark}"]
             if self.truth:
                 truth = self.truth.get(name)
                 cells += (
@@ -289,8 +290,3 @@ class InverterPanel(widgets.VBox):
                 )
             rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         return f"<table>{header}{''.join(rows)}</table>"
-
-
-def _unit(unit: str) -> str:
-    # "km / s" as written by astropy reads better as "km/s" in a narrow label.
-    return unit.replace(" ", "")

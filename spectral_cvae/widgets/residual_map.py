@@ -99,7 +99,7 @@ class ResidualMapViewer(widgets.VBox):
         self.bin_rows = np.empty(0, dtype=int)
 
         names = list(self.space.names)
-        options = [(self._title(name), name) for name in names]
+        options = [(self.space[name].axis_label, name) for name in names]
         self.x_dropdown = widgets.Dropdown(options=options, value=names[0], description="x")
         self.y_dropdown = widgets.Dropdown(options=options, value=names[1], description="y")
         self.marginal_dropdown = widgets.Dropdown(
@@ -140,8 +140,10 @@ class ResidualMapViewer(widgets.VBox):
             default_size=36,
         )
         self._update_labels()
-        self.x_axis = bq.Axis(scale=self.column_scale, label=self._title(self.map.x))
-        self.y_axis = bq.Axis(scale=self.row_scale, side="left", label=self._title(self.map.y))
+        self.x_axis = bq.Axis(scale=self.column_scale, label=self.space[self.map.x].axis_label)
+        self.y_axis = bq.Axis(
+            scale=self.row_scale, side="left", label=self.space[self.map.y].axis_label
+        )
         self.color_axis = bq.ColorAxis(
             scale=self.color_scale, side="right", label="mean |Delta F|", tick_format=".1e"
         )
@@ -261,11 +263,6 @@ class ResidualMapViewer(widgets.VBox):
             self.bins,
         )
 
-    def _title(self, name: str) -> str:
-        parameter = self.space[name]
-        unit = parameter.unit.replace(" ", "")
-        return f"{parameter.label} ({unit})" if unit else parameter.label
-
     @staticmethod
     def _centres(edges: np.ndarray) -> np.ndarray:
         return 0.5 * (edges[1:] + edges[:-1])
@@ -289,8 +286,8 @@ class ResidualMapViewer(widgets.VBox):
             self.heat.row = self.map.y_edges
             self.heat.color = self.map.mean.T
         self._update_labels()
-        self.x_axis.label = self._title(self.map.x)
-        self.y_axis.label = self._title(self.map.y)
+        self.x_axis.label = self.space[self.map.x].axis_label
+        self.y_axis.label = self.space[self.map.y].axis_label
         self.select_bin(None)
         self._update_status()
 
@@ -339,8 +336,8 @@ class ResidualMapViewer(widgets.VBox):
         x_range = self.map.x_edges[i : i + 2]
         y_range = self.map.y_edges[j : j + 2]
         text = (
-            f"{self._title(self.map.x)} {x_range[0]:.4g}-{x_range[1]:.4g}, "
-            f"{self._title(self.map.y)} {y_range[0]:.4g}-{y_range[1]:.4g}: "
+            f"{self.space[self.map.x].axis_label} {x_range[0]:.4g}-{x_range[1]:.4g}, "
+            f"{self.space[self.map.y].axis_label} {y_range[0]:.4g}-{y_range[1]:.4g}: "
             f"<b>{len(self.bin_rows)} {'spectrum' if len(self.bin_rows) == 1 else 'spectra'}</b>"
         )
         if len(self.bin_rows) == 0:
@@ -371,10 +368,11 @@ class ResidualMapViewer(widgets.VBox):
         with self.marginal_points.hold_sync():
             self.marginal_points.x = centres
             self.marginal_points.y = marginal.median[filled]
-        self.marginal_x_axis.label = self._title(name)
+        self.marginal_x_axis.label = self.space[name].axis_label
         self.marginal = marginal
         self.marginal_label.value = (
-            f"Median and 16-84 % of the per-spectrum mean |Delta F| along {self._title(name)} "
+            "Median and 16-84 % of the per-spectrum mean |Delta F| along "
+            f"{self.space[name].axis_label} "
             f"({int(filled.sum())} filled bins); Spearman rank correlation "
             f"{marginal.spearman:+.2f} (near 0: no trend)"
         )
