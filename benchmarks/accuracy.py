@@ -1,8 +1,8 @@
 """Accuracy of a generator on stars it never saw, in the paper's 19,000 pixels.
 
-Every base model of the given base grids that the model did not train or validate on (its
-recorded training stars) is broadened to fresh (v sin i, R) draws, and |Delta F| is reported
-overall and by v sin i, R and Teff, with z = 0 and with z ~ N(0, I)::
+Every base model of the given base grids that the model saw neither in training nor in
+validation (its recorded training stars) is broadened to fresh (v sin i, R) draws, and
+|Delta F| is reported overall and by v sin i, R and Teff, with z = 0 and with z ~ N(0, I)::
 
     python benchmarks/accuracy.py --model model.keras --base-grid reference-sobol101.h5 \
         --draws 8 --json accuracy.json

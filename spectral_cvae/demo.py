@@ -4,7 +4,7 @@ The main job on the embedded default: a grid over the paper's six parameters (ba
 over Teff, log g, [M/H], xi_t, each broadened to several (v sin i, R) draws), split
 by base model (the test stars are never trained on), the ``demo`` CVAE preset trained on it
 and saved, and spectra generated at the held-out test parameters compared with the grid's own
-spectra there, then the paper's validation (:func:`spectral_cvae.evaluation.evaluate_model`:
+spectra there, then the paper's evaluation (:func:`spectral_cvae.evaluation.evaluate_model`:
 residual statistics, where they are by v sin i, R and Teff, heat map, marginals, a PCA
 inverter's accuracy) written to ``report/``. Beside the honest number it measures what a
 split of rows at random would have reported: stars the model trained on, broadened to fresh

@@ -293,7 +293,7 @@ def test_an_inverter_file_with_inconsistent_shapes_is_refused(tmp_path):
 
 # -- 4: the inverter takes continuum-normalized flux only and flags extrapolations -------------
 def test_flux_that_is_not_continuum_normalized_is_refused(rng):
-    from spectral_cvae.grid.validation import check_normalized
+    from spectral_cvae.grid.checks import check_normalized
 
     flux = 1 - 0.5 * rng.random((4, 200)) ** 8
     assert check_normalized(flux) is flux

@@ -75,7 +75,7 @@ def test_toy_grid_build_resumes_after_an_interruption(tmp_path, monkeypatch):
         np.testing.assert_array_equal(resumed.read_flux(), reference.read_flux())
 
 
-def test_demo_command_trains_generates_and_writes_the_validation_report(tmp_path, capsys):
+def test_demo_command_trains_generates_and_writes_the_evaluation_report(tmp_path, capsys):
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--grid", "toy", "--n-models", "10", "--epochs", "2"]
     assert main([*args, "--quiet"]) == 0

@@ -1,4 +1,4 @@
-"""``spectral-cvae evaluate``: the paper's validation of a trained generator, as a report."""
+"""``spectral-cvae evaluate``: the paper's evaluation of a trained generator, as a report."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="residual statistics, heat map, marginals, inverter accuracy and speed of a model",
-        description="Validate a trained CVAE as the paper does and write a report. Unless "
+        description="Evaluate a trained CVAE as the paper does and write a report. Unless "
         "--inverter or --no-inverter is given, the paper-size PCA inverter (hidden layers "
         "5000 2000 1000 64, up to 1000 epochs with early stopping) is fitted on the training "
         "split first, which can take long on a CPU. On a terminal a progress bar shows the "

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import SpectralGrid
-from ..grid.validation import check_plausible
+from ..grid.checks import check_plausible
 from ..grid.wavelength import PAPER_STEP, PAPER_WINDOW, uniform_grid
 from . import synspec
 from .options import check_output, count, real, seed

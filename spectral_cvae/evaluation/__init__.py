@@ -1,4 +1,4 @@
-"""Validation of a generator as in the paper (its section 4): residual statistics on the test
+"""Evaluation of a generator as in the paper (its section 4): residual statistics on the test
 spectra, heat maps and marginals over parameter space, the inverter's accuracy table, speed,
 and a report that puts our numbers beside the paper's."""
 

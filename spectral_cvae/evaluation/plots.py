@@ -1,4 +1,4 @@
-"""Matplotlib figures of the validation: the paper's figures, with bin counts shown.
+"""Matplotlib figures of the evaluation: the paper's figures, with bin counts shown.
 
 Every function draws on a new figure, saves it as PNG and closes it, so a report of many
 figures does not accumulate open figures; the Agg backend is used, so no display is needed.

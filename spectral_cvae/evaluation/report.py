@@ -1,4 +1,4 @@
-"""The whole validation in one call: numbers (JSON), figures (PNG) and a summary (MD/HTML).
+"""The whole evaluation in one call: numbers (JSON), figures (PNG) and a summary (MD/HTML).
 
 :func:`evaluate_model` is what ``spectral-cvae evaluate`` and the demo run. It reproduces the
 paper's evidence (section 4) on the grid's held-out test spectra and sets our numbers beside
@@ -46,7 +46,7 @@ PAPER = {
     "table3_columns": ["train", "validation", "test", "generated"],
     "speedup": "about two orders of magnitude over line-by-line radiative transfer",
 }
-"""The paper's published validation numbers (Gebran & Bentley 2025, section 4 and Table 3)."""
+"""The paper's published evaluation numbers (Gebran & Bentley 2025, section 4 and Table 3)."""
 TABLE_PARTS = ("train", "validation", "test", "generated")
 
 
@@ -71,7 +71,7 @@ def evaluate_model(
     seed: int = 0,
     progress: bool | None = None,
 ) -> dict:
-    """Validate a generator on the grid's test spectra and write the report.
+    """Evaluate a generator on the grid's test spectra and write the report.
 
     Parameters
     ----------
@@ -354,7 +354,7 @@ def summary_blocks(report: dict, names: Sequence[str]) -> list[tuple]:
     heat_ok = plane["maximum"] < PAPER["heat_map_mean_abs_residual_below"]
     grid = report["grid"]
     blocks: list[tuple] = [
-        ("h", "spectral-cvae validation report"),
+        ("h", "spectral-cvae evaluation report"),
         (
             "p",
             f"Grid {grid['file'] or '(in memory)'}: {grid['n_spectra']} spectra x "
@@ -542,6 +542,6 @@ def render_html(blocks: list[tuple]) -> str:
         "table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}"
     )
     return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>spectral-cvae validation'
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>spectral-cvae evaluation'
         f"</title><style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

@@ -1,6 +1,6 @@
 """Residual statistics of a spectrum generator against the synthetic spectra it learned from.
 
-The paper's pixel-wise validation (Gebran & Bentley 2025, section 4): for every held-out test
+The paper's pixel-wise evaluation (Gebran & Bentley 2025, section 4): for every held-out test
 spectrum, Delta F = generated - synthetic at the same parameters, summarized overall (median
 absolute residual < 1.8e-3), per wavelength (bias and scatter, to show no wavelength is
 systematically wrong) and per spectrum (for the heat maps and marginals of

@@ -76,7 +76,7 @@ def infer_base_models(parameters: np.ndarray, space: ParameterSpace) -> np.ndarr
 
 
 def check_base_models(base_model: object, n_spectra: int, source: str | None = None) -> np.ndarray:
-    """Validate a ``base_model`` column: integers >= 0, one per spectrum.
+    """Check a ``base_model`` column: integers >= 0, one per spectrum.
 
     Raises
     ------

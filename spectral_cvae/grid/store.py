@@ -33,7 +33,7 @@ from ..specutils_spectra import parameter_meta, to_specutils
 from .groups import UNKNOWN, check_base_models, infer_base_models
 from .physics import check_same_physics
 from .splits import GridSplit
-from .validation import CheckedBatch, OutOfRangePolicy, check_batch
+from .checks import CheckedBatch, OutOfRangePolicy, check_batch
 from .wavelength import check_wavelength
 
 FORMAT = "spectral-cvae grid"

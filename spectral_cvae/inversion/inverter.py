@@ -30,7 +30,7 @@ from ..errors import (
 from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
-from ..grid.validation import check_normalized
+from ..grid.checks import check_normalized
 from ..grid.wavelength import check_wavelength, resample
 from ..parameters import ParameterSpace
 from ..seeding import keras_seeded
@@ -320,7 +320,7 @@ class PCAInverter:
         SpectrumInputError
             (a ValueError) giving expected and received shapes, when the spectra do not
             cover the training window, or when the flux is not finite or not
-            continuum-normalized (see :func:`~spectral_cvae.grid.validation.check_normalized`).
+            continuum-normalized (see :func:`~spectral_cvae.grid.checks.check_normalized`).
         """
         self._check_fitted()
         prefix = f"{source}: " if source else ""

@@ -23,7 +23,7 @@ from ...parameters import PAPER_SPACE, ParameterSpace
 from ..broadening import broaden, broadening_reach
 from ..continuum import pseudo_continuum
 from ..store import SpectralGrid
-from ..validation import OutOfRangePolicy
+from ..checks import OutOfRangePolicy
 from ..wavelength import check_wavelength, vacuum_to_air
 
 HEADER_KEYWORDS = {"teff": "PHXTEFF", "logg": "PHXLOGG", "mh": "PHXM_H", "vmic": "PHXXI_L"}

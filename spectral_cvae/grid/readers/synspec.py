@@ -23,7 +23,7 @@ from ...errors import GridFileError, GridInputError, where
 from ...parameters import PAPER_SPACE, ParameterSpace
 from ..broadening import broaden
 from ..store import SpectralGrid
-from ..validation import OutOfRangePolicy
+from ..checks import OutOfRangePolicy
 from ..wavelength import check_wavelength
 
 _FORTRAN_EXPONENT = str.maketrans("Dd", "Ee")

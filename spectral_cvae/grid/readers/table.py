@@ -25,7 +25,7 @@ from ...errors import GridFileError, GridInputError, SpectralCVAEError
 from ...io.fits import read_wavelength_hdu
 from ...parameters import PAPER_SPACE, ParameterSpace
 from ..store import SpectralGrid, open_hdf5
-from ..validation import OutOfRangePolicy
+from ..checks import OutOfRangePolicy
 from ..wavelength import check_wavelength, resample
 
 CONTAINERS = {".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits", ".fit": "fits", ".npz": "npz"}
