@@ -30,10 +30,10 @@ from ..errors import GridFileError, GridInputError, SpectrumIndexError, where
 from ..files import commit
 from ..parameters import PAPER_SPACE, ParameterSpace, compact_unit
 from ..specutils_spectra import parameter_meta, to_specutils
+from .checks import CheckedBatch, OutOfRangePolicy, check_batch
 from .groups import UNKNOWN, check_base_models, infer_base_models
 from .physics import check_same_physics
 from .splits import GridSplit
-from .checks import CheckedBatch, OutOfRangePolicy, check_batch
 from .wavelength import check_wavelength
 
 FORMAT = "spectral-cvae grid"

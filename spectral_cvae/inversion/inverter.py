@@ -28,9 +28,9 @@ from ..errors import (
     SpectrumInputError,
 )
 from ..files import atomic_path
+from ..grid.checks import check_normalized
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
-from ..grid.checks import check_normalized
 from ..grid.wavelength import check_wavelength, resample
 from ..parameters import ParameterSpace
 from ..seeding import keras_seeded

@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from ...errors import GridFileError, GridInputError
 from ...parameters import PAPER_SPACE, ParameterSpace
 from ..broadening import broaden, broadening_reach
+from ..checks import OutOfRangePolicy
 from ..continuum import pseudo_continuum
 from ..store import SpectralGrid
-from ..checks import OutOfRangePolicy
 from ..wavelength import check_wavelength, vacuum_to_air
 
 HEADER_KEYWORDS = {"teff": "PHXTEFF", "logg": "PHXLOGG", "mh": "PHXM_H", "vmic": "PHXXI_L"}

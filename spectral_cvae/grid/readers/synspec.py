@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 from ...errors import GridFileError, GridInputError, where
 from ...parameters import PAPER_SPACE, ParameterSpace
 from ..broadening import broaden
-from ..store import SpectralGrid
 from ..checks import OutOfRangePolicy
+from ..store import SpectralGrid
 from ..wavelength import check_wavelength
 
 _FORTRAN_EXPONENT = str.maketrans("Dd", "Ee")

@@ -24,8 +24,8 @@ from astropy.io import fits
 from ...errors import GridFileError, GridInputError, SpectralCVAEError
 from ...io.fits import read_wavelength_hdu
 from ...parameters import PAPER_SPACE, ParameterSpace
-from ..store import SpectralGrid, open_hdf5
 from ..checks import OutOfRangePolicy
+from ..store import SpectralGrid, open_hdf5
 from ..wavelength import check_wavelength, resample
 
 CONTAINERS = {".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits", ".fit": "fits", ".npz": "npz"}
