@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from spectral_cvae.evaluation import residual_statistics
 from spectral_cvae.inversion import PCAInverter
 from spectral_cvae.io import write_spectra
 from spectral_cvae.model import train
@@ -44,6 +45,25 @@ def test_residuals_are_the_mean_absolute_difference_of_generated_and_grid(viewer
     generated = generator.generate(grid.parameters, latent="mean")
     expected = np.mean(np.abs(generated - grid.read_flux()), axis=1)
     np.testing.assert_allclose(viewer.values, expected, rtol=1e-5)
+
+
+def test_the_viewer_bins_the_residuals_it_is_given_without_generating_again(generator, grid):
+    statistics = residual_statistics(generator, grid, progress=False)
+    generated = []
+
+    class CountingGenerator:
+        wavelength, space = generator.wavelength, generator.space
+
+        def generate(self, parameters, latent="mean"):
+            generated.append(len(parameters))
+            return generator.generate(parameters, latent=latent)
+
+    viewer = ResidualMapViewer(CountingGenerator(), grid, statistics)
+    assert generated == []
+    np.testing.assert_array_equal(viewer.values, statistics.spectrum_mean_abs)
+    np.testing.assert_array_equal(viewer.indices, statistics.indices)
+    viewer.select_bin(*np.unravel_index(int(viewer.map.count.argmax()), viewer.map.count.shape))
+    assert sum(generated) == min(viewer.n_lines, len(viewer.bin_rows))  # only the bin's lines
 
 
 @pytest.mark.parametrize(("x", "y"), [("teff", "logg"), ("vsini", "resolution"), ("mh", "teff")])

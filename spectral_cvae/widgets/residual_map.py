@@ -6,8 +6,10 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..evaluation import check_compatible, heat_map, marginals
+from ..errors import ConfigError
+from ..evaluation import check_compatible, heat_map, marginals, residual_statistics
 from ..evaluation.maps import HeatMap, Marginal
+from ..evaluation.residuals import ResidualStatistics
 from ..grid.store import SpectralGrid
 from ..model.generator import SpectrumGenerator
 
@@ -18,8 +20,9 @@ HEAT_MAP_CLASS = "spectral-cvae-heat-map"
 class ResidualMapViewer(widgets.VBox):
     """Heat map of the generator's mean |Delta F| over a parameter pair, and its marginals.
 
-    Each spectrum of ``grid`` (the rows ``indices``) is generated at its parameters with
-    z = 0 and compared with the grid: its mean |Delta F| over the wavelengths is one number.
+    Each spectrum of ``grid`` is generated at its parameters with z = 0 and compared with the
+    grid: its mean |Delta F| over the wavelengths is one number, taken from
+    :func:`~spectral_cvae.evaluation.residual_statistics` (given, or computed here).
     Those numbers are binned over the pair of parameters picked in two dropdowns (the mean
     per bin is the cell colour; empty bins are blank) with the spectra per bin written in
     each cell. Clicking a cell (or :meth:`select_bin`) draws up to ``n_lines`` of that bin's
@@ -33,9 +36,12 @@ class ResidualMapViewer(widgets.VBox):
         and parameters.
     grid
         The spectra to compare with (typically the test split of the training grid).
+    statistics
+        ``residual_statistics(generator, grid, indices)`` when it is already computed, so
+        the test spectra are not generated twice; None computes it here.
     indices
-        Rows of ``grid`` to use (default all); their parameters must lie in the model's
-        domain.
+        Without ``statistics``: rows of ``grid`` to use (default all); their parameters must
+        lie in the model's domain.
     bins
         Bins along x and y of the heat map.
     marginal_bins
@@ -43,10 +49,12 @@ class ResidualMapViewer(widgets.VBox):
     n_lines
         Residual spectra drawn for a selected bin, at most.
     batch_size
-        Spectra generated and read per step while computing the residuals.
+        Spectra generated and read per step while computing the residuals here.
 
     Attributes
     ----------
+    statistics : ResidualStatistics
+        The residuals the map bins.
     indices : numpy.ndarray
         Grid rows used, in the order of ``values``.
     parameters : numpy.ndarray
@@ -78,6 +86,7 @@ class ResidualMapViewer(widgets.VBox):
         self,
         generator: SpectrumGenerator,
         grid: SpectralGrid,
+        statistics: ResidualStatistics | None = None,
         indices: np.ndarray | list[int] | None = None,
         bins: tuple[int, int] = (14, 12),
         marginal_bins: int = 10,
@@ -85,19 +94,54 @@ class ResidualMapViewer(widgets.VBox):
         batch_size: int = 256,
     ) -> None:
         check_compatible(generator, grid)
+        if statistics is None:
+            statistics = residual_statistics(generator, grid, indices, batch_size=batch_size)
+        elif indices is not None:
+            raise ConfigError("give the residual statistics or the indices to compute them on")
         self.generator = generator
         self.grid = grid
         self.space = generator.space
         self.bins = bins
         self.marginal_bins = int(marginal_bins)
         self.n_lines = int(n_lines)
-        rows = np.arange(grid.n_spectra) if indices is None else np.asarray(indices, dtype=int)
-        self.indices = rows
-        self.parameters = np.asarray(grid.parameters, dtype=float)[rows]
-        self.values = self._mean_absolute_residuals(int(batch_size))
+        self.statistics = statistics
+        self.indices = statistics.indices
+        self.parameters = statistics.parameters
+        self.values = statistics.spectrum_mean_abs
         self.selected_bin: tuple[int, int] | None = None
         self.bin_rows = np.empty(0, dtype=int)
 
+        self._make_dropdowns()
+        self.map = self._heat_map()
+        self.figure = self._make_heat_map_figure()
+        self.bin_figure = self._make_bin_figure()
+        self.bin_label = widgets.HTML("Click a cell to see its residual spectra.")
+        self.marginal_figure = self._make_marginal_figure()
+        self.marginal_label = widgets.HTML()
+        self.marginal: Marginal
+        self._update_marginal()
+
+        self.x_dropdown.observe(lambda change: self.update_map(), names="value")
+        self.y_dropdown.observe(lambda change: self.update_map(), names="value")
+        self.marginal_dropdown.observe(lambda change: self._update_marginal(), names="value")
+        self.status = widgets.HTML()
+        super().__init__(
+            [
+                self._style,
+                widgets.HBox([self.x_dropdown, self.y_dropdown]),
+                self.status,
+                self.figure,
+                self.bin_label,
+                self.bin_figure,
+                self.marginal_dropdown,
+                self.marginal_label,
+                self.marginal_figure,
+            ]
+        )
+        self._update_status()
+
+    # -- building ----------------------------------------------------------------------------
+    def _make_dropdowns(self) -> None:
         names = list(self.space.names)
         options = [(self.space[name].axis_label, name) for name in names]
         self.x_dropdown = widgets.Dropdown(options=options, value=names[0], description="x")
@@ -106,7 +150,7 @@ class ResidualMapViewer(widgets.VBox):
             options=options, value=names[0], description="marginal"
         )
 
-        self.map = self._heat_map()
+    def _make_heat_map_figure(self) -> bq.Figure:
         self.column_scale = bq.LinearScale()
         self.row_scale = bq.LinearScale()
         self.color_scale = bq.ColorScale(scheme="viridis")
@@ -147,7 +191,7 @@ class ResidualMapViewer(widgets.VBox):
         self.color_axis = bq.ColorAxis(
             scale=self.color_scale, side="right", label="mean |Delta F|", tick_format=".1e"
         )
-        self.figure = bq.Figure(
+        figure = bq.Figure(
             marks=[self.heat, self.empty_marks, self.count_labels],
             axes=[self.x_axis, self.y_axis, self.color_axis],
             fig_margin={"top": 20, "bottom": 45, "left": 70, "right": 130},
@@ -158,13 +202,15 @@ class ResidualMapViewer(widgets.VBox):
         # the text to the cell (bqplot sends no click event for a Label). A cell without a
         # value gets no inline fill from bqplot and would be black, like the dark end of the
         # colour scale; the style sheet's white applies to exactly those cells.
-        self.figure.add_class(HEAT_MAP_CLASS)
+        figure.add_class(HEAT_MAP_CLASS)
         self._style = widgets.HTML(
             f"<style>.{HEAT_MAP_CLASS} text.label {{ pointer-events: none; }}\n"
             f".{HEAT_MAP_CLASS} rect.heatmapcell {{ fill: white; }}</style>"
         )
+        return figure
 
-        wavelength = generator.wavelength.astype(np.float32)
+    def _make_bin_figure(self) -> bq.Figure:
+        wavelength = self.generator.wavelength.astype(np.float32)
         self.bin_lines = bq.Lines(
             x=wavelength,
             y=np.zeros((1, wavelength.size), dtype=np.float32),
@@ -172,7 +218,7 @@ class ResidualMapViewer(widgets.VBox):
             stroke_width=0.8,
             visible=False,
         )
-        self.bin_figure = bq.Figure(
+        return bq.Figure(
             marks=[self.bin_lines],
             axes=[
                 bq.Axis(scale=self.bin_lines.scales["x"], label="wavelength (Angstrom)"),
@@ -181,8 +227,8 @@ class ResidualMapViewer(widgets.VBox):
             fig_margin={"top": 10, "bottom": 45, "left": 70, "right": 20},
             layout=widgets.Layout(width="100%", height="220px"),
         )
-        self.bin_label = widgets.HTML("Click a cell to see its residual spectra.")
 
+    def _make_marginal_figure(self) -> bq.Figure:
         x_scale, y_scale = bq.LinearScale(), bq.LinearScale()
         scales = {"x": x_scale, "y": y_scale}
         self.marginal_band = bq.Lines(
@@ -198,7 +244,7 @@ class ResidualMapViewer(widgets.VBox):
         self.marginal_line = bq.Lines(x=np.zeros(1), y=np.zeros(1), scales=scales)
         self.marginal_points = bq.Scatter(x=np.zeros(1), y=np.zeros(1), scales=scales)
         self.marginal_x_axis = bq.Axis(scale=x_scale, label="")
-        self.marginal_figure = bq.Figure(
+        return bq.Figure(
             marks=[self.marginal_band, self.marginal_line, self.marginal_points],
             axes=[
                 self.marginal_x_axis,
@@ -214,38 +260,8 @@ class ResidualMapViewer(widgets.VBox):
             fig_margin={"top": 10, "bottom": 45, "left": 85, "right": 20},
             layout=widgets.Layout(width="100%", height="260px"),
         )
-        self.marginal_label = widgets.HTML()
-        self.marginal: Marginal
-        self._update_marginal()
-
-        self.x_dropdown.observe(lambda change: self.update_map(), names="value")
-        self.y_dropdown.observe(lambda change: self.update_map(), names="value")
-        self.marginal_dropdown.observe(lambda change: self._update_marginal(), names="value")
-        self.status = widgets.HTML()
-        super().__init__(
-            [
-                self._style,
-                widgets.HBox([self.x_dropdown, self.y_dropdown]),
-                self.status,
-                self.figure,
-                self.bin_label,
-                self.bin_figure,
-                self.marginal_dropdown,
-                self.marginal_label,
-                self.marginal_figure,
-            ]
-        )
-        self._update_status()
 
     # -- computing ---------------------------------------------------------------------------
-    def _mean_absolute_residuals(self, batch_size: int) -> np.ndarray:
-        values = np.empty(len(self.indices))
-        for start in range(0, len(self.indices), batch_size):
-            # Batches keep memory bounded on paper-scale test sets (1e5 spectra x 1e4 pixels).
-            rows = self.indices[start : start + batch_size]
-            values[start : start + len(rows)] = np.mean(np.abs(self.residuals(rows)), axis=1)
-        return values
-
     def residuals(self, rows: np.ndarray) -> np.ndarray:
         """Generated (z = 0) minus grid flux for some grid rows, shape ``(len(rows), n_pixels)``."""
         rows = np.asarray(rows, dtype=int)
