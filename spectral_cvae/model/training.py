@@ -27,12 +27,13 @@ from ..files import atomic_path, exclusive
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..grid.wavelength import paper_wavelength
+from ..parameters import ParameterSpace
 from ..provenance import describe_training
 from ..seeding import keras_seeded
 from .config import CVAEConfig
 from .cvae import CVAE
-from .data import augmented_space, is_base_grid, make_dataset
-from .distribution import data_parallel, worker_input
+from .data import SpectrumBatches, augmented_space, is_base_grid, make_dataset
+from .distribution import Shard, data_parallel, worker_input
 from .generator import SpectrumGenerator
 
 STATE_FILE = "state.json"
@@ -389,14 +390,7 @@ def train(
         history, the grid fingerprint and the package versions.
     """
     config = config or CVAEConfig.preset("paper")
-    if out is not None:
-        out = Path(out)
-        if out.suffix != ".keras":
-            raise ConfigError(f"{out}: a model file name must end in .keras")
-        if not out.parent.is_dir():
-            raise ConfigError(f"{out}: the folder {out.parent} does not exist")
-        if out.exists() and not overwrite:
-            raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    out = _check_output(out, overwrite)
     grid, opened = _open(grid)
     distribution, shard = data_parallel(devices)
     # Several workers train one network: worker 0 writes the model; the others save in step
@@ -414,40 +408,15 @@ def train(
         distribution.scope() if distribution is not None else contextlib.nullcontext(),
     ):
         split = _split(grid, split, config, seed)
-        if is_base_grid(grid):
-            space = augmented_space(grid.space)
-            wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
-        else:
-            space, wavelength = grid.space, grid.wavelength
+        space, wavelength = _output_space(grid, wavelength)
         checkpoint_dir = checkpoint_path(out, checkpoint_dir, resume, shard.index)
         if scratch is not None and out is not None:
             out = Path(scratch) / out.name
 
         provenance = describe_training(grid, split, seed)
-        metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
-        model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        model.build_all()
-
-        common = {
-            "space": space,
-            "batch_size": config.batch_size,
-            "flux_scale": config.flux_scale,
-            "seed": seed,
-            "in_memory_bytes": config.in_memory_mb * 2**20,
-            "wavelength": wavelength,
-            "draws_per_model": config.draws_per_model,
-            "shard": shard,
-        }
-        train_data = make_dataset(grid, split.train, shuffle=True, **common)
-        has_validation = len(split.validation) > 0
-        monitor = "val_reconstruction_loss" if has_validation else "reconstruction_loss"
-        validation_data = (
-            make_dataset(grid, split.validation, shuffle=False, **common)
-            if has_validation
-            else None
-        )
-
+        model = _build_model(config, wavelength, space, seed)
+        train_data, validation_data = _datasets(grid, split, config, space, wavelength, seed, shard)
+        monitor = "reconstruction_loss" if validation_data is None else "val_reconstruction_loss"
         checkpoint, initial_epoch, built_in = start_checkpoint(
             model,
             config,
@@ -458,30 +427,106 @@ def train(
             checkpoint_dir,
             checkpoint_every,
         )
-        history_csv = out.with_name(out.stem + ".history.csv") if out is not None else None
-        if history_csv is not None:
+        if out is not None:
+            history_csv = out.with_name(out.stem + ".history.csv")
             built_in.append(keras.callbacks.CSVLogger(str(history_csv), append=initial_epoch > 0))
         train_data.first_epoch = initial_epoch
+        _fit(model, train_data, validation_data, initial_epoch, [*built_in, *callbacks], verbose)
+        return finish(model, checkpoint, model.metadata, provenance, out, checkpoint_dir)
 
-        if initial_epoch < model.config.epochs:
-            try:
-                model.fit(
-                    worker_input(train_data),
-                    steps_per_epoch=train_data.n_batches,  # an endless stream, seeded per epoch
-                    shuffle=False,
-                    validation_data=worker_input(validation_data),
-                    epochs=model.config.epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=[*built_in, *callbacks],
-                    verbose=verbose,
-                )
-            except Exception as exc:
-                for source in (train_data, validation_data):
-                    if source is not None and source.error is not None:
-                        raise source.error from exc
-                raise
-            finally:
-                for source in (train_data, validation_data):
-                    if source is not None:
-                        source.close()
-        return finish(model, checkpoint, metadata, provenance, out, checkpoint_dir)
+
+def _check_output(out: str | os.PathLike | None, overwrite: bool) -> Path | None:
+    """Refuse a model file name that cannot be written, before any training."""
+    if out is None:
+        return None
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ConfigError(f"{out}: a model file name must end in .keras")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: the folder {out.parent} does not exist")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    return out
+
+
+def _output_space(
+    grid: SpectralGrid, wavelength: np.ndarray | None
+) -> tuple[ParameterSpace, np.ndarray]:
+    """The parameters and wavelengths (Angstrom) the model generates: the grid's own, or for
+    a base grid its space with v sin i and R and ``wavelength`` (default the paper's)."""
+    if not is_base_grid(grid):
+        return grid.space, grid.wavelength
+    wavelength = paper_wavelength() if wavelength is None else np.asarray(wavelength)
+    return augmented_space(grid.space), wavelength
+
+
+def _build_model(
+    config: CVAEConfig, wavelength: np.ndarray, space: ParameterSpace, seed: int
+) -> CVAE:
+    """A compiled, built CVAE generating ``wavelength`` (Angstrom) from ``space``, which its
+    metadata records."""
+    metadata = {"wavelength": wavelength.tolist(), "space": space.to_dict()}
+    model = CVAE(config, len(wavelength), len(space), seed=seed, metadata=metadata)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    model.build_all()
+    return model
+
+
+def _datasets(
+    grid: SpectralGrid,
+    split: GridSplit,
+    config: CVAEConfig,
+    space: ParameterSpace,
+    wavelength: np.ndarray,
+    seed: int,
+    shard: Shard,
+) -> tuple[SpectrumBatches, SpectrumBatches | None]:
+    """This worker's training stream and validation pass (None without validation rows)."""
+    common = {
+        "space": space,
+        "batch_size": config.batch_size,
+        "flux_scale": config.flux_scale,
+        "seed": seed,
+        "in_memory_bytes": config.in_memory_mb * 2**20,
+        "wavelength": wavelength,
+        "draws_per_model": config.draws_per_model,
+        "shard": shard,
+    }
+    train_data = make_dataset(grid, split.train, shuffle=True, **common)
+    if not len(split.validation):
+        return train_data, None
+    return train_data, make_dataset(grid, split.validation, shuffle=False, **common)
+
+
+def _fit(
+    model: CVAE,
+    train_data: SpectrumBatches,
+    validation_data: SpectrumBatches | None,
+    initial_epoch: int,
+    callbacks: list[keras.callbacks.Callback],
+    verbose: int | str,
+) -> None:
+    """Run Keras's fit from ``initial_epoch``; a data error raised while reading a batch is
+    raised as itself, not as the backend's opaque error, and the readers are closed."""
+    if initial_epoch >= model.config.epochs:
+        return
+    sources = [source for source in (train_data, validation_data) if source is not None]
+    try:
+        model.fit(
+            worker_input(train_data),
+            steps_per_epoch=train_data.n_batches,  # an endless stream, seeded per epoch
+            shuffle=False,
+            validation_data=worker_input(validation_data),
+            epochs=model.config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    except Exception as exc:
+        for source in sources:
+            if source.error is not None:
+                raise source.error from exc
+        raise
+    finally:
+        for source in sources:
+            source.close()
