@@ -1,13 +1,19 @@
 """Measure a generator's own error on its validation stars, for honest fit error bars.
 
     python benchmarks/model_error.py --base-grid reference-sobol101.h5 [--model model.keras]
-        [--draws 8] [--seed 11] [--out model.model-error.npz]
+        [--draws 8] [--seed 11] [--pull-spectra 20] [--pull-snr 300]
+        [--out model.model-error.npz]
 
 The stars are the *validation* base models of the model's recorded split (never its test
 stars, which ``benchmarks/fit_validation.py --test-stars`` keeps for checking the result),
 each broadened to ``--draws`` random (v sin i, R) pairs. Generated minus true flux gives the
 per-pixel RMS by Teff bin, its scale by v sin i bin and its correlation along the spectrum
-(:func:`spectral_cvae.fitting.model_error.calibrate`). Without ``--model``, the shipped
+(:func:`spectral_cvae.fitting.model_error.calibrate`). Then ``--pull-spectra`` of these
+spectra (one per star) are made realistic at S/N ``--pull-snr`` (where the model error
+dominates) and fitted with it: the median, over Teff, log g, [M/H] and xi_t (the base model's
+parameters, which the generator emulates; v sin i and R are exact convolutions in the
+physics-aware model), of the robust spread of their pulls becomes the error's ``factor``, so
+that these pulls come to 1. Without ``--model``, the shipped
 pretrained model is measured and the file is written beside it
 (``spectral_cvae/data/pretrained.model-error.npz``); ``--base-grid`` lists the packed base
 grids the model was trained on besides the starter grid, in its training command's order.
@@ -21,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spectral_cvae.fitting.model_error import SUFFIX, calibrate, recorded_stars
+from spectral_cvae.fitting import fit_spectrum, make_observation
+from spectral_cvae.fitting.model_error import SUFFIX, ModelError, calibrate, recorded_stars
 from spectral_cvae.grid.augment import augment
 from spectral_cvae.model.physics_training import load_base_grids
 
@@ -33,6 +40,10 @@ def main() -> None:
                         help="packed base grid the model trained on (repeat, in order)")
     parser.add_argument("--draws", type=int, default=8, help="(v sin i, R) draws per star")
     parser.add_argument("--seed", type=int, default=11, help="seed of the draws")
+    parser.add_argument("--pull-spectra", type=int, default=20,
+                        help="validation spectra fitted to calibrate the factor (0: factor 1)")
+    parser.add_argument("--pull-snr", type=float, default=300.0,
+                        help="their signal-to-noise ratio")
     parser.add_argument("--out", type=Path, help="default: <model>.model-error.npz")
     args = parser.parse_args()
 
@@ -59,9 +70,21 @@ def main() -> None:
             "draws_per_star": args.draws,
             "seed": args.seed,
             "command": f"python benchmarks/model_error.py{model_name} {names} "
-                       f"--draws {args.draws} --seed {args.seed}",
+                       f"--draws {args.draws} --seed {args.seed} --pull-spectra "
+                       f"{args.pull_spectra} --pull-snr {args.pull_snr:g}",
         },
     )
+    if args.pull_spectra:
+        spreads = pull_spreads(generator, spectra, error, args)
+        error.factor = float(np.median(list(spreads.values())))
+        error.provenance["pull_calibration"] = {
+            "spectra": args.pull_spectra, "snr": args.pull_snr,
+            "robust_pull_spread_with_factor_1": spreads, "factor": error.factor,
+        }
+        print(f"robust pull spreads of {args.pull_spectra} validation fits at S/N "
+              f"{args.pull_snr:g} with factor 1: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in spreads.items())
+              + f" -> factor {error.factor:.2f}")
     out = args.out or Path(model).with_name(Path(model).stem + SUFFIX)
     error.save(out)
     print(f"{len(stars)} validation stars x {args.draws} draws = {spectra.n_spectra} spectra "
@@ -74,6 +97,29 @@ def main() -> None:
         print(f"  v sin i ~{vsini:5.0f} km/s: RMS x {scale:.2f}, correlation length "
               f"{length:.1f} A")
     print(f"-> {out} ({out.stat().st_size / 1024:.0f} KiB)")
+
+
+def pull_spreads(generator, spectra, error: ModelError, args) -> dict:
+    """Robust spread (median |pull| / 0.6745) of Teff, log g, [M/H] and xi_t over fits of
+    realistic validation spectra (one per star) with the model error as measured."""
+    rng = np.random.default_rng(args.seed)
+    stars = rng.choice(spectra.n_spectra // args.draws, args.pull_spectra, replace=False)
+    names = list(spectra.space.names)
+    pulls = {name: [] for name in ("teff", "logg", "mh", "vmic")}
+    for i, star in enumerate(stars):
+        row = int(star * args.draws + rng.integers(args.draws))
+        observed = make_observation(
+            generator.wavelength, spectra.spectrum(row).astype(float), snr=args.pull_snr,
+            radial_velocity=rng.uniform(-150.0, 150.0), tilt=rng.uniform(-0.1, 0.1),
+            curvature=rng.uniform(-0.05, 0.05), scale=rng.uniform(0.5, 2.0),
+            mask_fraction=0.02, masked_band=5.0, seed=args.seed + i,
+        )
+        result = fit_spectrum(generator, observed, model_error=error)
+        truth = spectra.parameters[row]
+        for name in pulls:
+            pulls[name].append((result.parameters[name] - truth[names.index(name)])
+                               / result.uncertainties[name])
+    return {name: float(np.median(np.abs(values)) / 0.6745) for name, values in pulls.items()}
 
 
 if __name__ == "__main__":

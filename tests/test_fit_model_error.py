@@ -111,6 +111,8 @@ def test_sigma_interpolates_between_teff_bins_and_scales_with_vsini():
     assert error.sigma(6000.0, 10.0) == pytest.approx([4.0, 4.0, 4.0, 4.0])
     assert error.sigma(4000.0, 200.0) == pytest.approx([1.0, 2.0, 3.0, 4.0])
     assert error.sigma(7000.0, 55.0) == pytest.approx(1.5 * np.array([3.0, 2.0, 1.0, 0.0]))
+    error.factor = 2.0
+    assert error.sigma(4000.0, 200.0) == pytest.approx([2.0, 4.0, 6.0, 8.0])
 
 
 def test_calibration_recovers_an_injected_error(generator):
@@ -182,6 +184,9 @@ def test_the_shipped_model_error_belongs_to_the_shipped_model():
             "033925a179ccb5d5c7ef9c01d"} in record["grids"]
     # Measured on the model's validation stars: as many as its split holds.
     assert record["stars"] == generator.provenance["split"]["validation"]
+    # Its factor is the median spread of the validation fits' pulls it was set from.
+    spreads = record["pull_calibration"]["robust_pull_spread_with_factor_1"]
+    assert error.factor == pytest.approx(np.median(list(spreads.values())))
 
 
 def test_without_uncertainties_the_noise_is_estimated_beside_the_model_error(generator):

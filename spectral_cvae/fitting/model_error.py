@@ -7,12 +7,16 @@ parameter uncertainties too small once the photon noise is below it: pulls of 4-
 
 :class:`ModelError` describes it as a Gaussian error of per-pixel standard deviation
 
-    sigma_model(lambda; Teff, v sin i) = rms_Teff(lambda) * scale(v sin i)
+    sigma_model(lambda; Teff, v sin i) = f * rms_Teff(lambda) * scale(v sin i)
 
 (``rms_Teff``: the RMS of generated minus true flux per pixel, in Teff bins, interpolated
 linearly between the bins' centres; ``scale``: the RMS of a v sin i bin over the mean), and of
 correlation ``rho(|lambda - lambda'|)`` along the spectrum: an error in a line profile or a
 Balmer wing spans many pixels, so it does not average out over pixels as photon noise does.
+A stationary correlation still misses part of the error's likeness to a change of the
+parameters, so ``f`` (``factor``, 1 unless calibrated) is set from fits of validation stars
+at high S/N, where the model error dominates: the spread of their pulls (see
+``benchmarks/model_error.py --pull-spectra``).
 The fit weights each pixel by ``1 / (sigma_noise^2 + sigma_model^2)`` and its covariance
 counts both terms, the model error with its correlation (:func:`model_covariance`).
 
@@ -77,6 +81,8 @@ class ModelError:
         0 at the last lag so that it stays a valid correlation function.
     lag_step : float
         Angstrom.
+    factor : float
+        Multiplies the RMS: 1, or the spread of the pulls of validation fits made with 1.
     provenance : dict
         How it was measured: the model's ``model_provenance_sha256`` (see
         :func:`provenance_digest`), grids and their sha256, the stars and draws, the command.
@@ -89,6 +95,7 @@ class ModelError:
     scale: np.ndarray
     correlation: np.ndarray
     lag_step: float
+    factor: float = 1.0
     provenance: dict = field(default_factory=dict)
 
     # -- evaluation ------------------------------------------------------------------------
@@ -103,7 +110,7 @@ class ModelError:
         vsini
             Projected rotational velocity, km/s (likewise).
         """
-        return _between(self.teff, self.rms, teff) * float(
+        return self.factor * _between(self.teff, self.rms, teff) * float(
             _between(self.vsini, self.scale[:, None], vsini)[0]
         )
 
@@ -150,6 +157,7 @@ class ModelError:
                     scale=self.scale.astype(np.float64),
                     correlation=self.correlation.astype(np.float16),
                     lag_step=np.float64(self.lag_step),
+                    factor=np.float64(self.factor),
                     provenance=json.dumps(self.provenance, sort_keys=True),
                 )
         return path
@@ -170,6 +178,7 @@ class ModelError:
                 scale=data["scale"],
                 correlation=data["correlation"].astype(np.float64),
                 lag_step=float(data["lag_step"]),
+                factor=float(data["factor"]),
                 provenance=json.loads(str(data["provenance"])),
             )
 
