@@ -22,13 +22,18 @@ from ..files import atomic_path
 from ..grid.splits import GridSplit
 from ..grid.store import SpectralGrid
 from ..inversion import PCAInverter
-from ..parameters import with_unit
+from ..parameters import ParameterSpace, with_unit
 from . import plots
 from .accuracy import SIGNAL_TO_NOISE, inverter_accuracy
 from .breakdown import LATENTS, BreakdownAccumulator, breakdown_table, residual_breakdown
 from .held_out import held_out_split
 from .maps import heat_map, marginals
-from .residuals import check_compatible, generate_checked, residual_statistics
+from .residuals import (
+    ResidualStatistics,
+    check_compatible,
+    generate_checked,
+    residual_statistics,
+)
 from .speed import speed_report
 
 PAPER = {
@@ -141,35 +146,9 @@ def evaluate_model(
             "inverter (or a saved one), or skip the inverter's accuracy"
         )
     space = grid.space
-    # The breakdown's column for ``latent`` comes from the statistics' own pass.
-    breakdown = BreakdownAccumulator(space, (latent, *(z for z in LATENTS if z != latent)))
-    statistics = residual_statistics(
-        generator,
-        grid,
-        split.test,
-        latent=latent,
-        batch_size=batch_size,
-        progress=progress,
-        on_batch=lambda parameters, delta: breakdown.add(latent, parameters, np.abs(delta)),
-    )
-    others = tuple(z for z in LATENTS if z != latent)
-    breakdown = residual_breakdown(
-        generator, grid, split.test, batch_size, seed, others, accumulator=breakdown
-    )
-    plane = heat_map(
-        statistics.parameters, statistics.spectrum_mean_abs, space, pair[0], pair[1], bins
-    )
-    marginal_abs = marginals(
-        statistics.parameters, statistics.spectrum_mean_abs, space, marginal_bins
-    )
-    marginal_bias = marginals(statistics.parameters, statistics.spectrum_bias, space, marginal_bins)
-    # The typical test spectrum: the one whose mean |Delta F| is the median.
-    typical = int(np.argsort(statistics.spectrum_mean_abs)[len(statistics.indices) // 2])
-    row = int(statistics.indices[typical])
-    synthetic = grid.read_flux(row).astype(float)
-    generated = generate_checked(generator, grid.parameters[row : row + 1], grid.n_pixels, latent)[
-        0
-    ]
+    statistics, breakdown = _residuals(generator, grid, split, latent, batch_size, seed, progress)
+    maps = _maps(statistics, space, pair, bins, marginal_bins)
+    example = _typical_example(generator, grid, statistics, latent)
     report: dict = {
         "grid": {
             "file": str(grid.path) if getattr(grid, "path", None) else None,
@@ -182,17 +161,12 @@ def evaluate_model(
         "latent": latent,
         "residuals": statistics.to_dict(),
         "breakdown": breakdown,
-        "heat_map": plane.to_dict(),
+        "heat_map": maps["heat_map"].to_dict(),
         "marginals": {
-            "mean_abs": {name: m.to_dict() for name, m in marginal_abs.items()},
-            "bias": {name: m.to_dict() for name, m in marginal_bias.items()},
+            kind: {name: m.to_dict() for name, m in maps[kind].items()}
+            for kind in ("mean_abs", "bias")
         },
-        "example": {
-            "index": row,
-            "parameters": dict(zip(space.names, grid.parameters[row].tolist())),
-            "synthetic": synthetic.tolist(),
-            "generated": generated.tolist(),
-        },
+        "example": example,
         "paper": PAPER,
     }
     files: dict[str, str] = {}
@@ -206,39 +180,120 @@ def evaluate_model(
         generator, grid.parameters[split.test], space.names, latent, synthesis
     )
     if figures:
-        files["residual_spectrum"] = plots.plot_residual_spectrum(
+        files.update(_write_figures(report, statistics, maps, grid, out))
+    _write_report(report, files, space.names, out)
+    return report
+
+
+def _residuals(
+    generator: SpectrumEmulator,
+    grid: SpectralGrid,
+    split: GridSplit,
+    latent: str,
+    batch_size: int,
+    seed: int,
+    progress: bool | None,
+) -> tuple[ResidualStatistics, dict]:
+    """The residual statistics of the test spectra and their breakdown by v sin i, R and
+    Teff, for ``latent`` from the statistics' own pass and for the other latent by another."""
+    accumulator = BreakdownAccumulator(grid.space, (latent, *(z for z in LATENTS if z != latent)))
+    statistics = residual_statistics(
+        generator,
+        grid,
+        split.test,
+        latent=latent,
+        batch_size=batch_size,
+        progress=progress,
+        on_batch=lambda parameters, delta: accumulator.add(latent, parameters, np.abs(delta)),
+    )
+    others = tuple(z for z in LATENTS if z != latent)
+    breakdown = residual_breakdown(
+        generator, grid, split.test, batch_size, seed, others, accumulator=accumulator
+    )
+    return statistics, breakdown
+
+
+def _maps(
+    statistics: ResidualStatistics,
+    space: ParameterSpace,
+    pair: tuple[str, str],
+    bins: int | tuple[int, int],
+    marginal_bins: int,
+) -> dict:
+    """The per-spectrum mean |Delta F| over ``pair`` (``heat_map``) and along each parameter
+    (``mean_abs``), and the per-spectrum mean Delta F along each parameter (``bias``)."""
+    parameters = statistics.parameters
+    return {
+        "heat_map": heat_map(
+            parameters, statistics.spectrum_mean_abs, space, pair[0], pair[1], bins
+        ),
+        "mean_abs": marginals(parameters, statistics.spectrum_mean_abs, space, marginal_bins),
+        "bias": marginals(parameters, statistics.spectrum_bias, space, marginal_bins),
+    }
+
+
+def _typical_example(
+    generator: SpectrumEmulator, grid: SpectralGrid, statistics: ResidualStatistics, latent: str
+) -> dict:
+    """The typical test spectrum (whose mean |Delta F| is the median), synthetic and
+    generated."""
+    typical = int(np.argsort(statistics.spectrum_mean_abs)[len(statistics.indices) // 2])
+    row = int(statistics.indices[typical])
+    parameters = grid.parameters[row : row + 1]
+    return {
+        "index": row,
+        "parameters": dict(zip(grid.space.names, parameters[0].tolist())),
+        "synthetic": grid.read_flux(row).astype(float).tolist(),
+        "generated": generate_checked(generator, parameters, grid.n_pixels, latent)[0].tolist(),
+    }
+
+
+def _write_figures(
+    report: dict, statistics: ResidualStatistics, maps: dict, grid: SpectralGrid, out: Path
+) -> dict[str, Path]:
+    """The report's PNG figures, by name."""
+    space, example = grid.space, report["example"]
+    row = example["index"]
+    files = {
+        "residual_spectrum": plots.plot_residual_spectrum(
             statistics, out / "residual_spectrum.png"
-        )
-        files["heat_map"] = plots.plot_heat_map(plane, space, out / "heat_map.png")
-        files["marginals"] = plots.plot_marginals(
-            marginal_abs, space, out / "marginals.png", "mean |Delta F| per spectrum"
-        )
-        files["marginals_bias"] = plots.plot_marginals(
-            marginal_bias, space, out / "marginals_bias.png", "mean Delta F per spectrum"
-        )
-        files["example"] = plots.plot_example(
+        ),
+        "heat_map": plots.plot_heat_map(maps["heat_map"], space, out / "heat_map.png"),
+        "marginals": plots.plot_marginals(
+            maps["mean_abs"], space, out / "marginals.png", "mean |Delta F| per spectrum"
+        ),
+        "marginals_bias": plots.plot_marginals(
+            maps["bias"], space, out / "marginals_bias.png", "mean Delta F per spectrum"
+        ),
+        "example": plots.plot_example(
             grid.wavelength,
-            synthetic,
-            generated,
+            np.asarray(example["synthetic"]),
+            np.asarray(example["generated"]),
             f"test spectrum {row} (typical: median mean |Delta F|): {grid.describe(row)}",
             out / "example.png",
+        ),
+    }
+    if "accuracy" in report:
+        header, rows = accuracy_rows(report["accuracy"], space.names)
+        files["accuracy_table"] = plots.plot_accuracy_table(
+            rows, header, out / "accuracy_table.png"
         )
-        if "accuracy" in report:
-            header, rows = accuracy_rows(report["accuracy"], space.names)
-            files["accuracy_table"] = plots.plot_accuracy_table(
-                rows, header, out / "accuracy_table.png"
-            )
+    return files
+
+
+def _write_report(report: dict, files: dict, names: Sequence[str], out: Path) -> None:
+    """``report.json``, ``report.md`` and ``report.html``; ``report["files"]`` lists every
+    file written."""
     report["files"] = {k: str(v) for k, v in files.items()}
     report["files"].update(
         json=str(out / "report.json"),
         markdown=str(out / "report.md"),
         html=str(out / "report.html"),
     )
-    blocks = summary_blocks(report, space.names)
+    blocks = summary_blocks(report, names)
     _write_text(out / "report.json", json.dumps(_jsonable(report)))
     _write_text(out / "report.md", render_markdown(blocks))
     _write_text(out / "report.html", render_html(blocks))
-    return report
 
 
 def _inverter(
