@@ -160,7 +160,7 @@ def build_base_grid(
     -------
     BuildReport
     """
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
     from tqdm.auto import tqdm
 
     from . import run
@@ -174,37 +174,17 @@ def build_base_grid(
     span = (window[0] - margin, window[1] + margin)
     if synthesize is run.synthesize:
         installation()  # fail now, with the install hint, not once per model on the workers
-    record = {
-        "spectra": "SYNSPEC 54 (Hubeny & Lanz), LTE, atmosnet (Kurucz/C3K-type) atmospheres, "
-        "Gaia-ESO atomic lines; unbroadened, continuum-normalized",
-        "sampling": {"method": method, "seed": seed, "n_models": n_models},
-        "base_step_angstrom": step,
-        **(provenance or {}),
-    }
+    record = _build_provenance(method, seed, n_models, step, provenance)
     writer = GridWriter(path, wavelength, space, provenance=record, resume=True)
     failed = _read_failures(path)
     try:
-        done = _stored_indices(parameters, writer.parameters)
-        if len(done) != writer.n_spectra:
-            raise SynthesisError(
-                f"{writer.partial_path}: holds models that are not among these draws (method "
-                f"{method!r}, seed {seed}, {n_models} models); resume it with the options it "
-                f"was started with, or delete it"
-            )
+        done = _stored_draws(writer, parameters, method, seed)
         skip = done | (set() if retry_failed else set(failed))
         pending = [i for i in range(n_models) if i not in skip]
         timings: list[float] = []
         if pending:
             with ExitStack() as stack:
-                address = scheduler or stack.enter_context(
-                    LocalCluster(
-                        n_workers=workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=":0",
-                    )
-                )
-                client = stack.enter_context(Client(address))
+                client = _dask_client(stack, workers, scheduler)
                 futures = [
                     client.submit(
                         _one_model,
@@ -229,18 +209,9 @@ def build_base_grid(
                     for future in as_completed(futures):
                         index, flux, seconds, error = future.result()
                         future.release()
-                        if error is None and flux.size != wavelength.size:
-                            error = f"{flux.size} flux points for {wavelength.size} wavelengths"
-                        if error is None:
-                            writer.append(flux[None, :], parameters[index][None, :])
-                            failed.pop(index, None)
+                        row = parameters[index]
+                        if _store_model(writer, failed, path, index, row, space.names, flux, error):
                             timings.append(seconds)
-                        else:
-                            failed[index] = {
-                                "parameters": dict(zip(space.names, parameters[index].tolist())),
-                                "error": error,
-                            }
-                            _write_failures(path, failed)
                         bar.update(1)
         _write_failures(path, failed)
         n_done = writer.n_spectra
@@ -255,6 +226,71 @@ def build_base_grid(
         seconds=time.perf_counter() - began,
         seconds_per_model=float(np.mean(timings)) if timings else float("nan"),
     )
+
+
+def _build_provenance(
+    method: str, seed: int, n_models: int, step: float, extra: dict | None
+) -> dict:
+    """What the grid's provenance says of its spectra and draws, with ``extra`` entries."""
+    return {
+        "spectra": "SYNSPEC 54 (Hubeny & Lanz), LTE, atmosnet (Kurucz/C3K-type) atmospheres, "
+        "Gaia-ESO atomic lines; unbroadened, continuum-normalized",
+        "sampling": {"method": method, "seed": seed, "n_models": n_models},
+        "base_step_angstrom": step,
+        **(extra or {}),
+    }
+
+
+def _stored_draws(writer: GridWriter, parameters: np.ndarray, method: str, seed: int) -> set[int]:
+    """Indices of the draws an earlier run already stored; refuses a partial file of other
+    draws."""
+    done = _stored_indices(parameters, writer.parameters)
+    if len(done) != writer.n_spectra:
+        raise SynthesisError(
+            f"{writer.partial_path}: holds models that are not among these draws (method "
+            f"{method!r}, seed {seed}, {len(parameters)} models); resume it with the options it "
+            f"was started with, or delete it"
+        )
+    return done
+
+
+def _dask_client(stack: ExitStack, workers: int, scheduler: str | None):
+    """A Dask client of the running ``scheduler``, or of a local cluster of ``workers``
+    single-threaded processes; both closed with ``stack``."""
+    from dask.distributed import Client, LocalCluster
+
+    address = scheduler or stack.enter_context(
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+        )
+    )
+    return stack.enter_context(Client(address))
+
+
+def _store_model(
+    writer: GridWriter,
+    failed: dict,
+    path: Path,
+    index: int,
+    row: np.ndarray,
+    names: tuple[str, ...],
+    flux: np.ndarray,
+    error: str | None,
+) -> bool:
+    """Append one computed model to the grid, or record its failure (side file rewritten);
+    True if it was stored."""
+    if error is None and flux.size != writer.wavelength.size:
+        error = f"{flux.size} flux points for {writer.wavelength.size} wavelengths"
+    if error is None:
+        writer.append(flux[None, :], row[None, :])
+        failed.pop(index, None)
+        return True
+    failed[index] = {"parameters": dict(zip(names, row.tolist())), "error": error}
+    _write_failures(path, failed)
+    return False
 
 
 def _one_model(index, row, names, span, step, synthesize):
