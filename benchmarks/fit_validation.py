@@ -109,10 +109,11 @@ TINY_WINDOW = (4950.0, 5100.0, 0.05)
 
 def tiny_setup(folder: Path, seed: int = 0):
     """A toy grid (150 A, 80 base models x 4 broadenings), a tiny CVAE and a small inverter."""
-    from spectral_cvae.grid.augment import BASE_SPACE, augment
+    from spectral_cvae.grid.augment import augment
     from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
     from spectral_cvae.inversion import PCAInverter
     from spectral_cvae.model import CVAEConfig, train
+    from spectral_cvae.parameters import BASE_SPACE
 
     base_wavelength = uniform_grid(*TINY_BASE)
     parameters = toy_base_parameters(80, seed)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.grid.synthesis.builder import sample_base_parameters
 from spectral_cvae.grid.synthesis.run import synthesize
 from spectral_cvae.grid.wavelength import BASE_STEP, MARGIN, PAPER_WINDOW
+from spectral_cvae.parameters import BASE_SPACE
 
 WINDOW = (PAPER_WINDOW[0] - MARGIN, PAPER_WINDOW[1] + MARGIN)
 TEFF_BINS = (4000.0, 6000.0, 8000.0, 9500.0, 10250.0, 11000.0)

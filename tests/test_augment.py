@@ -5,9 +5,9 @@ import pytest
 
 from spectral_cvae.errors import GridInputError
 from spectral_cvae.grid import GridWriter, SpectralGrid, broaden, uniform_grid
-from spectral_cvae.grid.augment import BASE_SPACE, augment, base_space, draw_broadening
+from spectral_cvae.grid.augment import augment, draw_broadening
 from spectral_cvae.model import data
-from spectral_cvae.parameters import PAPER_SPACE
+from spectral_cvae.parameters import BASE_SPACE, PAPER_SPACE, base_space
 
 from .helpers import line_spectrum
 

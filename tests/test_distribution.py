@@ -14,10 +14,9 @@ import pytest
 
 from spectral_cvae.errors import ConfigError
 from spectral_cvae.grid import SpectralGrid
-from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.model.data import make_dataset
 from spectral_cvae.model.distribution import Shard, shard_from_tf_config
-from spectral_cvae.parameters import PAPER_SPACE
+from spectral_cvae.parameters import BASE_SPACE, PAPER_SPACE
 
 from .helpers import toy_grid
 

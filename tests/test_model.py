@@ -13,11 +13,10 @@ import pytest
 
 from spectral_cvae.errors import ConfigError, ModelFileError, SpectrumInputError
 from spectral_cvae.grid import SpectralGrid, uniform_grid
-from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.grid.toy import toy_base_parameters, toy_spectrum
 from spectral_cvae.model import CVAE, CVAEConfig, SpectrumGenerator, train
 from spectral_cvae.model.data import make_dataset
-from spectral_cvae.parameters import PAPER_SPACE
+from spectral_cvae.parameters import BASE_SPACE, PAPER_SPACE
 
 from .helpers import mg_b_grid, tiny_config
 

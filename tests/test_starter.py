@@ -6,10 +6,9 @@ How fast it loads is measured by benchmarks/starter_load.py.
 import numpy as np
 import pytest
 
-from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.grid.store import in_memory_grid
 from spectral_cvae.grid.wavelength import paper_wavelength, uniform_grid
-from spectral_cvae.parameters import PAPER_SPACE
+from spectral_cvae.parameters import BASE_SPACE, PAPER_SPACE
 from spectral_cvae.starter import (
     QUANTUM,
     load_starter_base_grid,

@@ -14,7 +14,6 @@ import pytest
 
 from spectral_cvae.cli.main import main
 from spectral_cvae.grid import SpectralGrid
-from spectral_cvae.grid.augment import BASE_SPACE
 from spectral_cvae.grid.synthesis import install as install_module
 from spectral_cvae.grid.synthesis.atmosphere import Atmosphere, read_atlas9, read_atmosphere
 from spectral_cvae.grid.synthesis.builder import (
@@ -45,6 +44,7 @@ from spectral_cvae.grid.synthesis.linelist import (
 )
 from spectral_cvae.grid.synthesis.run import HELIUM_I_LINES, synthesize
 from spectral_cvae.grid.wavelength import vacuum_to_air
+from spectral_cvae.parameters import BASE_SPACE
 
 # -- installing -------------------------------------------------------------------------------
 

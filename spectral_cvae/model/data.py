@@ -24,10 +24,10 @@ import keras
 import numpy as np
 
 from ..errors import ConfigError, InputError, SpectrumInputError
-from ..grid.augment import BASE_NAMES, draw_broadening, full_parameters
+from ..grid.augment import draw_broadening, full_parameters
 from ..grid.broadening import broaden
 from ..grid.store import SpectralGrid
-from ..parameters import PAPER_SPACE, ParameterSpace
+from ..parameters import BASE_NAMES, PAPER_SPACE, ParameterSpace
 from .distribution import SINGLE_DEVICE, Shard
 
 READ_AHEAD = 2
