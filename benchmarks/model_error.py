@@ -5,7 +5,7 @@
         [--out model.model-error.npz]
 
 The stars are the *validation* base models of the model's recorded split (never its test
-stars, which ``benchmarks/fit_validation.py --test-stars`` keeps for checking the result),
+stars, which ``benchmarks/fit_accuracy.py --test-stars`` keeps for checking the result),
 each broadened to ``--draws`` random (v sin i, R) pairs. Generated minus true flux gives the
 per-pixel RMS by Teff bin, its scale by v sin i bin and its correlation along the spectrum
 (:func:`spectral_cvae.fitting.model_error.calibrate`). Then ``--pull-spectra`` of these

@@ -1,12 +1,12 @@
 """Fitting held-out grid spectra made realistic: accuracy, honesty of the errors, speed.
 
-    python benchmarks/fit_validation.py --model model.keras --grid grid.h5
+    python benchmarks/fit_accuracy.py --model model.keras --grid grid.h5
         [--split grid.split.json] [--inverter inverter.npz] [--n-spectra 50]
         [--snr 20 50 100] [--resolution-known] [--model-error none auto] [--seed 0]
         [--out fits.json]
-    python benchmarks/fit_validation.py --test-stars --base-grid reference-sobol101.h5
+    python benchmarks/fit_accuracy.py --test-stars --base-grid reference-sobol101.h5
         [--model model.keras] ...  # the model's own test stars (default: the shipped model)
-    python benchmarks/fit_validation.py --tiny     # a toy grid and a tiny model made on the spot
+    python benchmarks/fit_accuracy.py --tiny     # a toy grid and a tiny model made on the spot
 
 With ``--test-stars`` the spectra are the *test* base models of the model's recorded split
 (``--base-grid``: the packed base grids it trained on besides the starter grid, in its
