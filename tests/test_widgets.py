@@ -21,7 +21,7 @@ from spectral_cvae.widgets import (
     Throttle,
     TrainingDashboard,
 )
-from spectral_cvae.widgets.explorer import H_BETA, MG_B
+from spectral_cvae.widgets.explorer import H_BETA_WINDOW, MG_B_WINDOW
 
 from .helpers import explorer_grid, tiny_config, toy_grid
 
@@ -154,10 +154,10 @@ def test_the_explorer_warns_where_the_grid_physics_lacks_molecules_or_helium(exp
 
 def test_zoom_buttons_set_the_wavelength_window(explorer):
     explorer.zoom_buttons["hbeta"].click()
-    assert (explorer.x_scale.min, explorer.x_scale.max) == H_BETA
+    assert (explorer.x_scale.min, explorer.x_scale.max) == H_BETA_WINDOW
     assert explorer.x_scale.min < 4861.3 < explorer.x_scale.max
     explorer.zoom_buttons["mgb"].click()
-    assert (explorer.x_scale.min, explorer.x_scale.max) == (5160.0, 5190.0) == MG_B
+    assert (explorer.x_scale.min, explorer.x_scale.max) == (5160.0, 5190.0) == MG_B_WINDOW
     explorer.zoom_buttons["full"].click()
     assert explorer.x_scale.min == explorer.wavelength[0]
     assert explorer.x_scale.max == explorer.wavelength[-1]
@@ -375,7 +375,7 @@ def test_a_full_size_spectrum_is_drawn_at_screen_resolution_and_in_full_when_zoo
     assert len(explorer.grid_line.x) <= 2000 and len(explorer.residual_line.x) <= 2000
     # Zoomed to H-beta: every pixel of the window (and one beyond each edge), nothing else.
     explorer.zoom_buttons["hbeta"].click()
-    window = (wavelength >= H_BETA[0]) & (wavelength <= H_BETA[1])
+    window = (wavelength >= H_BETA_WINDOW[0]) & (wavelength <= H_BETA_WINDOW[1])
     assert window.sum() + 2 == len(explorer.line.x)
     np.testing.assert_array_equal(explorer.line.x[1:-1], wavelength[window])
     np.testing.assert_allclose(explorer.line.y[1:-1], flux[window])

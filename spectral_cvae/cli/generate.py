@@ -10,7 +10,7 @@ import numpy as np
 from ..parameters import PAPER_SPACE
 from .options import check_output, count, real, seed
 
-CHUNK = 1024
+SPECTRA_PER_STEP = 1024
 """Decoded spectra per progress-bar step (points x draws), to bound memory."""
 
 
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         points = space.check(values, source=source)
     flux = np.empty((len(points), generator.n_pixels), dtype=np.float32)
     std = np.empty_like(flux) if args.n_samples > 1 else None
-    step = max(1, CHUNK // args.n_samples)
+    step = max(1, SPECTRA_PER_STEP // args.n_samples)
     with tqdm(total=len(points), unit="spectra", desc="generating", disable=None) as bar:
         for start in range(0, len(points), step):
             rows = slice(start, start + step)

@@ -19,9 +19,9 @@ from ..model.generator import SpectrumGenerator
 from .decimate import envelope, min_max, visible
 from .throttle import Throttle
 
-H_BETA = (4851.3, 4871.3)
+H_BETA_WINDOW = (4851.3, 4871.3)
 """Zoom window around H-beta (4861.3 A, air), Angstrom."""
-MG_B = (5160.0, 5190.0)
+MG_B_WINDOW = (5160.0, 5190.0)
 """Zoom window over the Mg b triplet (5167.3, 5172.7, 5183.6 A), Angstrom."""
 SUN = {"teff": 5800.0, "logg": 4.4, "vsini": 2.0, "mh": 0.0, "vmic": 1.0, "resolution": 50000.0}
 """Starting point of the sliders where the model's domain holds it: a solar-like star."""
@@ -194,8 +194,8 @@ class SpectrumExplorer(widgets.VBox):
 
         self.zoom_buttons = {
             "full": self._zoom_button("Full window", None),
-            "hbeta": self._zoom_button("H-beta 4861", H_BETA),
-            "mgb": self._zoom_button("Mg b 5160-5190", MG_B),
+            "hbeta": self._zoom_button("H-beta 4861", H_BETA_WINDOW),
+            "mgb": self._zoom_button("Mg b 5160-5190", MG_B_WINDOW),
         }
         self.save_name = widgets.Text(value=str(save_path), description="File")
         self.save_button = widgets.Button(
