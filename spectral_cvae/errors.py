@@ -3,6 +3,15 @@
 Every error about data names what it is about: the file, the spectrum (row) and, where it
 applies, the parameter or the wavelength, so that a user with a grid of 10^5 spectra can find
 the one that is wrong.
+
+Two families, each caught by its base, each raised only through a class that says what is
+wrong:
+
+- :class:`InputError` (a ``ValueError``): :class:`GridInputError` (with
+  :class:`SpectrumIndexError`), :class:`ParameterError` (with :class:`OutOfDomainError`),
+  :class:`SpectrumInputError`, :class:`ConfigError`;
+- :class:`DataFileError` (an ``OSError``): :class:`GridFileError`, :class:`ModelFileError`,
+  :class:`SpectrumFileError`.
 """
 
 from __future__ import annotations
