@@ -6,7 +6,8 @@ Gaussian cores whose strengths follow simple rules: metal lines deepen with [M/H
 lower Teff, ionized lines peak at higher Teff, H-beta peaks near 9500 K with wings that widen
 with log g, and the Doppler width grows with temperature and microturbulence. It lets every
 part of the pipeline run on a fresh machine in seconds; the SYNSPEC builder makes real
-spectra.
+spectra. :func:`toy_base_grid` and :func:`build_toy_grid` make grids of them, unbroadened and
+broadened, for the demonstration and the tests.
 """
 
 from __future__ import annotations
