@@ -17,7 +17,9 @@ class SpectrumEmulator(Protocol):
     spectra are known exactly. An emulator may also offer ``jacobian(parameters)`` returning
     ``(flux, d_flux)``, ``d_flux`` of shape ``(n, n_pixels, n_parameters)``: the derivative
     of the flux with respect to each physical parameter (per K, per dex, ...); the fit then
-    uses it instead of finite differences.
+    uses it instead of finite differences. It may also carry ``provenance``, a dict whose
+    ``grid_provenance`` records the physics of the grid it learnt from: the fit then says
+    what that physics lacks at the fitted star.
     """
 
     wavelength: np.ndarray

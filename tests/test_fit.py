@@ -208,6 +208,19 @@ def test_a_fit_ending_on_a_bound_says_so(generator):
     assert "ON LOWER BOUND" in result.summary()
 
 
+def test_a_fit_says_what_the_training_grid_physics_lacks_at_the_fitted_star():
+    generator = AnalyticGenerator()
+    truth = TRUTH.copy()
+    truth[0] = 9800.0  # a late-B / early-A star: He I 4922 and 5016 A absent from the grid
+    plain = fit_spectrum(generator, generator.wavelength, clean(generator, truth))
+    assert len(plain.physics_caveats) == 1 and "no He I lines" in plain.physics_caveats[0]
+    assert "physics: no He I lines" in plain.summary()
+    assert plain.to_dict()["physics_caveats"] == plain.physics_caveats
+    generator.provenance = {"grid_provenance": {"physics": {"helium_i_lines": True}}}
+    with_helium = fit_spectrum(generator, generator.wavelength, clean(generator, truth))
+    assert with_helium.physics_caveats == []
+
+
 def test_each_jacobian_is_one_generate_call(generator):
     observation = prepare_observation(
         generator.wavelength, clean(generator), window=(4900.0, 5149.95)

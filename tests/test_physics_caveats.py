@@ -50,3 +50,13 @@ def test_the_metal_rich_edge_of_the_atmospheres_is_flagged():
 def test_caveats_come_most_serious_first():
     caveats = physics_caveats(4000.0, 4.5, 1.5)
     assert "TiO" in caveats[0] and "metal-rich" in caveats[-1]
+
+
+def test_a_model_is_judged_by_its_training_grid_physics_and_needs_teff_logg_mh():
+    from spectral_cvae.grid.physics import model_caveats
+
+    hot = {"teff": 10000.0, "logg": 4.0, "mh": 0.0, "vsini": 10.0}
+    assert any("He I" in text for text in model_caveats({}, hot))
+    helium = {"grid_provenance": {"physics": {"helium_i_lines": True}}}
+    assert model_caveats(helium, hot) == []
+    assert model_caveats({}, {"teff": 4000.0, "logg": 4.5}) == []  # no [M/H]: nothing said

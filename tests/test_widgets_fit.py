@@ -128,6 +128,12 @@ def test_files_and_given_spectra_are_fitted_and_bad_files_are_reported(
     panel.fix_resolution.value = False
     result = panel.fit()
     assert result.fixed == () and abs(result.parameters["teff"] - TRUTH[0]) < 10.0
+    assert result.physics_caveats == [] and "&#9888;" not in panel.table.value
+    hot = TRUTH.copy()
+    hot[0] = 9800.0  # the grid's physics has no He I: the table says so under the fit
+    panel.set_spectrum((generator.wavelength, clean(generator, hot)))
+    assert "no He I lines" in panel.fit().physics_caveats[0]
+    assert "&#9888; no He I lines" in panel.table.value
 
     given = FitPanel(generator, spectrum=(generator.wavelength, flux), threaded=False)
     assert given.source.options == ("file", "given") and given.source.value == "given"

@@ -213,7 +213,7 @@ def _fit_many(tasks: list[dict], args: argparse.Namespace, settings: dict) -> in
     for name in names:
         header += [name, f"{name}_error"]
     header += ["radial_velocity", "radial_velocity_error", "chi2", "reduced_chi2", "n_pixels",
-               "converged", "on_bound", "medium", "model_error", "elapsed_s"]
+               "converged", "on_bound", "medium", "model_error", "physics_caveats", "elapsed_s"]
     with atomic_path(args.out) as temporary:
         with open(temporary, "w", newline="") as handle:
             writer = csv.DictWriter(handle, header, extrasaction="ignore")
@@ -251,6 +251,7 @@ def _fit_row(item: tuple) -> dict:
         on_bound=";".join(f"{k}:{v}" for k, v in result.on_bound.items()),
         medium=result.medium,
         model_error="none" if result.model_sigma is None else "generator's own error",
+        physics_caveats="; ".join(result.physics_caveats),
         elapsed_s=f"{result.elapsed:.3f}",
         names=list(result.parameters),
     )

@@ -25,6 +25,7 @@ from scipy.stats import qmc
 
 from ..emulator import SpectrumEmulator
 from ..errors import ConfigError, OutOfDomainError, ParameterError
+from ..grid.physics import model_caveats
 from .jacobian import STEP, perturbed_spectra
 from .model import ObservationModel
 from .model_error import ModelError, model_covariance, resolve
@@ -613,6 +614,9 @@ def _result(
         model_sigma=model_sigma,
         model_error_inflation=inflation,
         noise_uncertainties=noise_uncertainties,
+        physics_caveats=model_caveats(
+            getattr(model.generator, "provenance", {}), dict(zip(names, map(float, physical)))
+        ),
     )
 
 

@@ -106,6 +106,11 @@ class FitResult:
         The one-sigma uncertainties of the same fit counting the noise alone (equal to
         ``uncertainties`` without a model error): what the error bars would be if the
         generator were exact.
+    physics_caveats : list of str
+        What the physics of the generator's training grid lacks at the fitted star (no
+        molecular lines in cool stars, no He I in hot ones; see
+        :func:`~spectral_cvae.grid.physics.physics_caveats`): where the fit may be biased
+        beyond its error bars.
     """
 
     parameters: dict
@@ -148,6 +153,7 @@ class FitResult:
     model_sigma: np.ndarray | None = None
     model_error_inflation: float = float("nan")
     noise_uncertainties: dict = field(default_factory=dict)
+    physics_caveats: list = field(default_factory=list)
 
     # -- derived ---------------------------------------------------------------------------
     def continuum(self, air_wavelength: np.ndarray | None = None) -> np.ndarray:
@@ -197,6 +203,7 @@ class FitResult:
         lines.append(f"  wavelengths: {self.medium}"
                      + (f" ({self.air_conversion})" if self.air_conversion else ""))
         lines.append(f"  model error: {self.model_error}")
+        lines += [f"  physics: {caveat}" for caveat in self.physics_caveats]
         return "\n".join(lines)
 
     # -- serialization ---------------------------------------------------------------------
@@ -250,6 +257,7 @@ class FitResult:
             "model_error": self.model_error,
             "model_error_inflation": _number(self.model_error_inflation),
             "noise_uncertainties": {k: _number(v) for k, v in self.noise_uncertainties.items()},
+            "physics_caveats": list(self.physics_caveats),
         }
         if spectra:
             out["spectrum"] = {

@@ -150,3 +150,21 @@ def physics_caveats(
 
 
 __all__ = ["DEFAULT_PHYSICS", "check_same_physics", "physics_caveats", "physics_of"]
+
+
+def model_caveats(provenance: Mapping, star: Mapping[str, float]) -> list[str]:
+    """:func:`physics_caveats` at a star, for a model trained on grids of recorded physics.
+
+    Parameters
+    ----------
+    provenance
+        The model's provenance (its ``grid_provenance`` holds the training grid's physics;
+        a model without one counts as trained on the default physics).
+    star
+        Parameters by name; ``teff`` (K), ``logg`` (dex) and ``mh`` (dex) are used. Without
+        all three there is nothing to say.
+    """
+    if not {"teff", "logg", "mh"} <= star.keys():
+        return []
+    physics = physics_of(provenance.get("grid_provenance", {}))
+    return physics_caveats(star["teff"], star["logg"], star["mh"], physics)

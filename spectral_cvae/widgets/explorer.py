@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..errors import SpectralCVAEError
-from ..grid.physics import physics_caveats, physics_of
+from ..grid.physics import model_caveats
 from ..grid.store import SpectralGrid
 from ..io import write_spectra
 from ..model.generator import SpectrumGenerator
@@ -114,7 +114,6 @@ class SpectrumExplorer(widgets.VBox):
         self.last_redraw_s = 0.0
         self._grid = grid
         self._grid_normalized = self._normalized_grid_parameters(grid)
-        self._physics = physics_of(generator.provenance.get("grid_provenance", {}))
         self.caveats: list[str] = []
         self.caveat_box = widgets.HTML()
 
@@ -265,10 +264,7 @@ class SpectrumExplorer(widgets.VBox):
         self.last_redraw_s = time.perf_counter() - start
 
     def _update_caveats(self) -> None:
-        star = self.parameters
-        if not {"teff", "logg", "mh"} <= star.keys():
-            return
-        self.caveats = physics_caveats(star["teff"], star["logg"], star["mh"], self._physics)
+        self.caveats = model_caveats(self.generator.provenance, self.parameters)
         self.caveat_box.value = "".join(
             f"<div style='color:#8a5300'>&#9888; {html.escape(text)}</div>" for text in self.caveats
         )

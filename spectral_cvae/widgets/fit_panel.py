@@ -491,6 +491,7 @@ class FitPanel(widgets.VBox):
             f"errors count the noise and {html.escape(result.model_error)}"
             if result.model_sigma is not None
             else f"model error {html.escape(result.model_error)}",
+            *(f"&#9888; {html.escape(caveat)}" for caveat in result.physics_caveats),
         ]
         if result.on_bound:
             footer.append("on a bound of the domain (the error there only describes the "
