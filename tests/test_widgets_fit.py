@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
+from spectral_cvae.errors import SpectrumInputError
 from spectral_cvae.grid import SpectralGrid
 from spectral_cvae.parameters import PAPER_SPACE
 from spectral_cvae.widgets import FitPanel
@@ -144,3 +145,12 @@ def test_files_and_given_spectra_are_fitted_and_bad_files_are_reported(
     given.fix_resolution.value = False
     given.fit_button.click()  # usable pixels span less than 50 A: refused, said
     assert given.result is None and "Cannot fit it" in given.status.value
+
+
+def test_something_that_is_no_spectrum_is_refused_as_spectrum_input(generator):
+    panel = FitPanel(generator, threaded=False)
+    with pytest.raises(SpectrumInputError, match="pass an ObservedSpectrum"):
+        panel.set_spectrum("star.fits")
+    panel.source.value = "file"  # nothing loaded yet
+    with pytest.raises(SpectrumInputError, match="no spectrum to fit"):
+        panel.fit()

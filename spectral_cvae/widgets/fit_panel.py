@@ -12,7 +12,7 @@ import bqplot as bq
 import ipywidgets as widgets
 import numpy as np
 
-from ..errors import SpectralCVAEError
+from ..errors import SpectralCVAEError, SpectrumInputError
 from ..fitting import (
     FitResult,
     PosteriorSamples,
@@ -334,7 +334,7 @@ class FitPanel(widgets.VBox):
         FitResult
         """
         if self.observed is None:
-            raise SpectralCVAEError("no spectrum to fit: pick a test spectrum or load a file")
+            raise SpectrumInputError("no spectrum to fit: pick a test spectrum or load a file")
         sample = self.sample.value if sample is None else sample
         n_steps = self.n_steps.value if n_steps is None else n_steps
         self._stop.clear()
@@ -514,7 +514,7 @@ def _as_observed(spectrum: object) -> ObservedSpectrum:
         arrays = [np.asarray(a, dtype=float) for a in spectrum]
         return ObservedSpectrum(arrays[0], arrays[1], arrays[2] if len(arrays) == 3 else None,
                                 source="given spectrum")
-    raise SpectralCVAEError(
+    raise SpectrumInputError(
         "spectrum: pass an ObservedSpectrum, a specutils spectrum or (wavelength, flux[, error])"
     )
 
