@@ -168,7 +168,11 @@ class SpectrumBatches(keras.utils.PyDataset):
         except InputError as exc:
             self.error = exc
             raise
-        return (flux, condition), flux
+        # The target is a copy, not the input array again: TensorFlow may wrap both in
+        # tensors sharing that memory, each believed its only owner, and an op may then
+        # write its result over the input in place (under MirroredStrategy the encoder's
+        # 1 - flux overwrote a replica's target, and its validation loss came out ~1).
+        return (flux, condition), flux.copy()
 
     def _read_ahead(self, index: int) -> Future:
         for ahead in range(index, index + READ_AHEAD + 1):
