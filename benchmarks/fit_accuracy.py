@@ -27,7 +27,8 @@ errors) and their robust spread (median |pull| / 0.6745, which a few failed fits
 dominate), with a model error also the same for the same fits' noise-only errors
 (``FitResult.noise_uncertainties``: the error bars as if the generator were exact), and, given an inverter, the PCA inverter's MAE and bias on the same noisy spectra
 brought to rest and divided by the true continuum (information the fit is not given). Then
-the time per fit.
+the time per fit: wall clock, CPU time of all threads (steadier on a shared machine) and
+calls to the generator's ``generate()``.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def main() -> None:
                     inverter_input(spectrum, grid.wavelength)[None, :], wavelength=grid.wavelength
                 )[0]
             for setting in args.model_error:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 result = fit_spectrum(
                     generator, spectrum["wavelength"], spectrum["flux"], spectrum["error"],
                     spectrum["mask"],
@@ -216,7 +217,9 @@ def main() -> None:
                 )
                 seconds = time.perf_counter() - started
                 record = {
-                    "snr": snr, "row": int(row), "seconds": seconds, "model_error": setting,
+                    "snr": snr, "row": int(row), "seconds": seconds,
+                    "cpu_seconds": time.process_time() - cpu_started,
+                    "generate_calls": result.n_generate_calls, "model_error": setting,
                     "model_error_used": result.model_error,
                     "truth": dict(zip(space.names, truth.tolist())),
                     "fit": result.parameters, "error": result.uncertainties,
@@ -319,8 +322,12 @@ def report(records: list[dict], space, with_inverter: bool, args) -> None:
             label = f"{name} ({unit})" if unit else name
             print(f"| {label} | " + " | ".join(cells) + " |")
     seconds = np.array([r["seconds"] for r in records])
+    cpu = np.array([r["cpu_seconds"] for r in records])
+    calls = np.array([r["generate_calls"] for r in records])
     print(f"\ntime per fit: median {np.median(seconds):.2f} s, mean {seconds.mean():.2f} s, "
-          f"max {seconds.max():.2f} s")
+          f"max {seconds.max():.2f} s; CPU time (all threads) median {np.median(cpu):.2f} s, "
+          f"mean {cpu.mean():.2f} s; generate() calls median {np.median(calls):.0f}, "
+          f"mean {calls.mean():.1f}")
 
 
 if __name__ == "__main__":
