@@ -17,6 +17,8 @@ from spectral_cvae.errors import OutOfDomainError, SpectrumFileError
 from spectral_cvae.fitting import ObservationError, ObservationModel, fit_spectrum
 from spectral_cvae.fitting.jacobian import perturbed_spectra
 from spectral_cvae.fitting.observation import prepare_observation
+from spectral_cvae.fitting.optimizer import RACE_EVALUATIONS
+from spectral_cvae.fitting.threads import _controls, single_blas_thread
 from spectral_cvae.grid import uniform_grid
 from spectral_cvae.grid.synthesis.linelist import air_to_vacuum
 from spectral_cvae.grid.wavelength import resample
@@ -232,6 +234,61 @@ def test_each_jacobian_is_one_generate_call(generator):
     assert generator.batch_sizes[before:] == [12]
     assert upper.shape == lower.shape == (6, generator.wavelength.size)
     np.testing.assert_allclose(distance, 2e-3)  # the stencil slid inside the upper bound
+
+
+def tilted(generator, noise: float = 0.0, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The clean spectrum times a 10 % tilt, with Gaussian noise of this sigma: flux, error."""
+    flux = clean(generator) * (1.0 + 0.1 * np.linspace(-1.0, 1.0, generator.wavelength.size))
+    flux += np.random.default_rng(seed).normal(0.0, noise, flux.size)
+    return flux, np.full(flux.size, max(noise, 1e-3))
+
+
+def test_starts_far_worse_after_the_race_are_not_carried_on(generator):
+    flux, _ = tilted(generator)
+    result = fit_spectrum(generator, generator.wavelength, flux, n_starts=3)
+    first, *others = result.starts
+    assert first["status"] > 0
+    # Both other starts ended the race at chi^2 > 1e5 times the best's: left there.
+    assert [(s["status"], s["n_evaluations"]) for s in others] == [(0, RACE_EVALUATIONS)] * 2
+    assert result.n_generate_calls <= 40  # 53 with every start carried to convergence
+    assert_recovered(result)
+
+
+def test_a_start_reaching_a_finished_minimum_stops_there(generator):
+    flux, error = tilted(generator, noise=0.01)
+    result = fit_spectrum(generator, generator.wavelength, flux, error, n_starts=3)
+    assert [s["status"] > 0 for s in result.starts] == [True, False, False]
+    assert all(s["status"] == -2 for s in result.starts[1:])  # stopped in the first's basin
+    assert result.n_generate_calls <= 50  # 58 with every start carried to convergence
+    found = np.array([result.parameters[n] for n in PAPER_SPACE.names])
+    sigma = np.array([result.uncertainties[n] for n in PAPER_SPACE.names])
+    assert np.all(np.abs(found - TRUTH) < 5.0 * sigma), (found - TRUTH) / sigma
+
+
+def blas_threads() -> list[int]:
+    return [get() for get, _ in _controls()]
+
+
+def test_a_fit_runs_numpy_and_scipy_blas_on_one_thread_and_restores_them(generator):
+    if not _controls():
+        pytest.skip("no OpenBLAS found beside NumPy and SciPy")
+    seen = []
+
+    class Watched(AnalyticGenerator):
+        def generate(self, params, latent="mean"):
+            seen.append(blas_threads())
+            return super().generate(params, latent)
+
+    before = blas_threads()
+    watched = Watched()
+    flux = clean(watched)
+    seen.clear()
+    fit_spectrum(watched, watched.wavelength, flux, n_starts=1)
+    assert seen and all(counts == [1] * len(before) for counts in seen)
+    assert blas_threads() == before
+    with pytest.raises(RuntimeError), single_blas_thread():
+        raise RuntimeError("restored on errors too")
+    assert blas_threads() == before
 
 
 def test_a_generator_jacobian_replaces_finite_differences():

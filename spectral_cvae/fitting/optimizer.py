@@ -39,6 +39,7 @@ from .observation import (
 )
 from .radial_velocity import cross_correlate
 from .result import FitResult
+from .threads import single_blas_thread
 
 RADIAL_VELOCITY_STEP = 0.05
 """Finite-difference step of the radial velocity, km/s."""
@@ -48,6 +49,18 @@ BOUND_TOLERANCE = 1e-4
 """A parameter closer than this (normalized units) to a bound is reported on it."""
 POLISH = "model error"
 """Origin of the local fit that polishes the best one with the model error's weights."""
+STEP_TOLERANCE = 1e-5
+"""A local fit ends when its step is below this (optimizer units: 1e-5 of a parameter's range,
+1e-3 km/s), far below any parameter's error, where steps chase the float32 rounding of the
+generated spectra (chi^2 wobbles by ~0.01) instead of the minimum."""
+RACE_EVALUATIONS = 5
+"""Residual evaluations each start gets before the starts are compared (the race)."""
+RACE_MARGIN = 0.05
+"""After the race, a start whose chi^2 exceeds the best one's by more than this fraction of
+it is dropped."""
+SAME_BASIN = 0.02
+"""A start carried on after the race stops when it comes within this distance (largest
+difference, optimizer units) of a finished fit without a lower chi^2: same minimum."""
 
 
 @dataclass
@@ -190,15 +203,16 @@ def fit_spectrum(
     problem.use_jacobian = use_jacobian
     error_model, error_note = resolve(generator, model_error)
 
-    starts, notes = _starts(problem, n_candidates, n_starts, inverter)
-    fits = [problem.local_fit(origin, x0, max_evaluations) for origin, x0 in starts]
-    best = min(fits, key=lambda f: f.cost)
-    noise = None
-    if error_model is not None:
-        noise = problem.weigh_model_error(error_model, best.x)
-        fits.append(problem.local_fit(POLISH, best.x, max_evaluations))
-        best = fits[-1]
-    return _result(problem, best, fits, notes, started, error_model, error_note, noise)
+    with single_blas_thread():
+        starts, notes = _starts(problem, n_candidates, n_starts, inverter)
+        fits = _race(problem, starts, max_evaluations)
+        best = min(fits, key=lambda f: f.cost)
+        noise = None
+        if error_model is not None:
+            noise = problem.weigh_model_error(error_model, best.x)
+            fits.append(problem.local_fit(POLISH, best.x, max_evaluations))
+            best = fits[-1]
+        return _result(problem, best, fits, notes, started, error_model, error_note, noise)
 
 
 # -- the problem ---------------------------------------------------------------------------
@@ -315,12 +329,14 @@ class _Problem:
             noise = observation.error[observation.used]
         self.model.weight = 1.0 / np.sqrt(noise**2 + sigma**2)
         self.sigma_model = sigma
-        self._cache = None
         return noise
 
     sigma_model: np.ndarray | None = None
 
-    def local_fit(self, origin: str, x0: np.ndarray, max_evaluations: int) -> _Local:
+    def local_fit(
+        self, origin: str, x0: np.ndarray, max_evaluations: int, callback: object = None
+    ) -> _Local:
+        """Bounded least squares from ``x0`` (optimizer units); ``callback`` as scipy's."""
         lower, upper = self.lower(), self.upper()
         # Strictly inside, as the trust-region reflective method requires.
         margin = 1e-9 * (upper - lower)
@@ -334,8 +350,10 @@ class _Problem:
                 bounds=(lower, upper),
                 method="trf",
                 x_scale="jac",
-                tr_solver="lsmr",
+                tr_solver="exact",
                 max_nfev=max_evaluations,
+                xtol=STEP_TOLERANCE,
+                callback=callback,
             )
         return _Local(
             origin,
@@ -381,6 +399,55 @@ def _fixed_and_free(
     if free.size == 0:
         raise ConfigError("every parameter is fixed: nothing to fit")
     return base, free
+
+
+# -- racing the starts ----------------------------------------------------------------------
+def _race(
+    problem: _Problem, starts: list[tuple[str, np.ndarray]], max_evaluations: int
+) -> list[_Local]:
+    """Local fits from every start, carried on only as far as they can still matter.
+
+    Every start first gets ``RACE_EVALUATIONS`` residual evaluations. Starts whose chi^2 is
+    then more than ``RACE_MARGIN`` (a fraction) above the best one's stop there. The others
+    are carried on, best first, up to ``max_evaluations`` in all; one that comes within
+    ``SAME_BASIN`` of a fit already finished, without a lower chi^2, stops there too (it is
+    heading to the same minimum; scipy status -2). Returned best first.
+    """
+    budget = min(RACE_EVALUATIONS, max_evaluations)
+    raced = [problem.local_fit(origin, x0, budget) for origin, x0 in starts]
+    best = min(fit.cost for fit in raced)
+    fits: list[_Local] = []
+    finished: list[_Local] = []
+    for fit in sorted(raced, key=lambda f: f.cost):
+        carried = fit.status == 0 and fit.cost <= best * (1.0 + RACE_MARGIN)
+        if carried:
+            fit = _resume(problem, fit, max_evaluations, finished)
+        if fit.status > 0 or (carried and fit.status == 0):
+            finished.append(fit)
+        fits.append(fit)
+    return fits
+
+
+def _resume(
+    problem: _Problem, fit: _Local, max_evaluations: int, finished: list[_Local]
+) -> _Local:
+    """Carry on a local fit, up to ``max_evaluations`` in all, until it converges or joins
+    the basin of one of the ``finished`` fits."""
+    left = max_evaluations - fit.n_evaluations
+    if left <= 0:
+        return fit
+
+    def joined(intermediate_result: object) -> None:  # scipy passes it by this name
+        state = intermediate_result
+        for other in finished:
+            near = np.max(np.abs(state.x - other.x)) <= SAME_BASIN
+            if near and 2.0 * state.cost >= other.cost:  # scipy's cost is chi^2 / 2
+                raise StopIteration
+
+    more = problem.local_fit(fit.origin, fit.x, left, joined)
+    more.start = fit.start
+    more.n_evaluations += fit.n_evaluations
+    return more
 
 
 # -- starting points -----------------------------------------------------------------------
