@@ -5,7 +5,8 @@ generator's domain, which are also the bounds) and the radial velocity; the cont
 coefficients are solved linearly inside every residual evaluation (variable projection), so
 the optimizer never sees them. Starting points: the best few of a small quasi-random design
 over the domain, each with its radial velocity from cross-correlation, plus the PCA
-inverter's answer when an inverter is given.
+inverter's answer when an inverter is given. The starts are raced: each gets a few
+evaluations, and only those that can still end best are carried on (:func:`_race`).
 
 With a model error (:mod:`.model_error`), the best local fit is polished once more with each
 pixel weighted by 1 / (sigma_noise^2 + sigma_model^2), sigma_model taken at that fit's star,
@@ -142,7 +143,9 @@ def fit_spectrum(
         A fitted :class:`~spectral_cvae.inversion.PCAInverter`: its prediction for the
         spectrum (shifted to rest and divided by the continuum) is one more start.
     n_starts
-        Local fits started from the best points of the design.
+        Local fits started from the best points of the design. After a few evaluations each,
+        starts far worse than the best stop; the others are finished, best first, and stop
+        early where they reach a minimum already found.
     n_candidates
         Points of the quasi-random (Sobol) design over the free parameters, generated in one
         batch and ranked by chi^2.
