@@ -7,9 +7,10 @@ own (TensorFlow) threads need. On a 2-core machine shared with other work that m
 SVD take 20-45 ms and a whole fit about twice as long in wall time and CPU time, for nothing.
 
 NumPy's and SciPy's wheels each carry their own OpenBLAS; :func:`single_blas_thread` sets
-both to one thread and restores their counts afterwards. Where a library is not found (another
-BLAS, another build) it is left alone: only speed depends on it, never results beyond
-rounding.
+both to one thread and restores their counts afterwards. The setting is process-wide: BLAS
+calls of other threads during a fit (e.g. a notebook's, while the fit panel fits in the
+background) run on one thread too. Where a library is not found (another BLAS, another build)
+it is left alone: only speed depends on it, never results beyond rounding.
 """
 
 from __future__ import annotations
