@@ -59,6 +59,26 @@ def joined(grid, rows, count: int, devices: int, index: int, shuffle: bool = Tru
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def backend_environment(backend: str, **extra: str) -> dict:
+    """The environment of a child process on ``backend`` (fails in CI, skips elsewhere,
+    when that backend is not installed)."""
+    if importlib.util.find_spec(backend) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{backend} is not installed: `make test` installs it from requirements/")
+        pytest.skip(f"{backend} is not installed")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(root), **extra}
+    if "XLA_FLAGS" not in extra:
+        env.pop("XLA_FLAGS", None)
+    return env
+
+
+def last_json_line(returncode: int, stdout: str, stderr: str) -> object:
+    """What a child script printed last, as JSON, once it has ended well."""
+    assert returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def test_shard_parts_cover_a_batch_once_in_order():
     for n, count in [(8, 2), (12, 4), (9, 3)]:
         covered = np.concatenate(
@@ -149,17 +169,7 @@ print(json.dumps({
 
 @pytest.mark.timeout(600)
 def test_data_parallel_on_two_devices_trains_the_single_device_network(tmp_path):
-    if importlib.util.find_spec("jax") is None:
-        if os.environ.get("CI"):
-            pytest.fail("jax is not installed: `make test` installs it from requirements/")
-        pytest.skip("jax is not installed (pip install -r requirements/lock-jax.txt)")
-    root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "PYTHONPATH": str(root),
-    }
+    env = backend_environment("jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
     done = subprocess.run(
         [sys.executable, "-c", TWO_DEVICES],
         env=env,
@@ -168,8 +178,7 @@ def test_data_parallel_on_two_devices_trains_the_single_device_network(tmp_path)
         text=True,
         timeout=540,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = last_json_line(done.returncode, done.stdout, done.stderr)
     assert result["devices"] == ["cpu:0", "cpu:1"]
     assert result["placed_on"] == 2
     assert result["weights"] < 1e-5
@@ -210,13 +219,7 @@ def free_port() -> int:
 
 @pytest.mark.timeout(600)
 def test_two_worker_processes_each_read_half_and_train_the_one_process_network(tmp_path):
-    if importlib.util.find_spec("jax") is None:
-        if os.environ.get("CI"):
-            pytest.fail("jax is not installed: `make test` installs it from requirements/")
-        pytest.skip("jax is not installed (pip install -r requirements/lock-jax.txt)")
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(root)}
-    env.pop("XLA_FLAGS", None)
+    env = backend_environment("jax")
     address = f"localhost:{free_port()}"
     runs = [
         subprocess.Popen(
@@ -230,9 +233,9 @@ def test_two_worker_processes_each_read_half_and_train_the_one_process_network(t
         for index in (-1, 0, 1)  # -1: alone, on one device
     ]
     outputs = [run.communicate(timeout=540) for run in runs]
-    for run, (_, err) in zip(runs, outputs):
-        assert run.returncode == 0, err[-3000:]
-    alone, worker0, worker1 = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    alone, worker0, worker1 = (
+        last_json_line(run.returncode, out, err) for run, (out, err) in zip(runs, outputs)
+    )
     assert worker0 == worker1
     np.testing.assert_allclose(worker0, alone, rtol=1e-5)
     written = sorted(p.name for p in tmp_path.glob("*.keras"))
@@ -271,12 +274,7 @@ def test_mirrored_strategy_on_two_devices_trains_and_validates_as_one_device(tmp
     # With the input array handed over again as the target, TensorFlow let the encoder's
     # 1 - flux overwrite a replica's target (its loss ~1 instead of ~0.006) in 8 of these
     # 12 epochs of 4 validation batches.
-    if importlib.util.find_spec("tensorflow") is None:
-        if os.environ.get("CI"):
-            pytest.fail("tensorflow is not installed: `make test` installs it")
-        pytest.skip("tensorflow is not installed")
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(root)}
+    env = backend_environment("tensorflow")
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED],
         env=env,
@@ -285,8 +283,7 @@ def test_mirrored_strategy_on_two_devices_trains_and_validates_as_one_device(tmp
         text=True,
         timeout=270,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = last_json_line(done.returncode, done.stdout, done.stderr)
     one, both = result["one"], result["both"]
     ratio = np.divide(both["val_reconstruction_loss"], one["val_reconstruction_loss"])
     assert len(ratio) == 12 and np.all((ratio > 1 / 1.5) & (ratio < 1.5)), ratio
